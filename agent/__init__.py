@@ -1,0 +1,1 @@
+"""Sales KPI agent: core."""
