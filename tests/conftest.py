@@ -9,6 +9,7 @@ variants are skipped with the reason.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,29 +56,60 @@ def postgres_server_url() -> Iterator[URL]:
         admin.dispose()
 
 
-def _reset_postgres(url: URL) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server_url: URL) -> URL:
+    """The session's PostgreSQL database, migrated once; tests empty its tables instead of re-migrating."""
+    create_database(postgres_server_url.render_as_string(hide_password=False)).dispose()
+    return postgres_server_url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite cache file that each test copies, which is far quicker than migrating."""
+    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
+    create_database(f"sqlite:///{path}").dispose()
+    return path
+
+
+def _empty_postgres_tables(url: URL) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = connection.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        ).scalars().all()
+        if tables:
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
 @pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database: a SQLite file, or a freshly emptied PostgreSQL database."""
+    """The URL of an empty, unmigrated database: a new SQLite file, or an emptied PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cache.sqlite'}"
         return
     url = request.getfixturevalue("postgres_server_url")
-    _reset_postgres(url)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
     yield url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
+@pytest.fixture(params=DATABASES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty cache, once on SQLite and once on PostgreSQL."""
-    database = create_database(db_url)
+    if request.param == "sqlite":
+        path = tmp_path / "cache.sqlite"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+        path.chmod(0o600)
+        database = Database(f"sqlite:///{path}")
+    else:
+        url = request.getfixturevalue("migrated_postgres")
+        _empty_postgres_tables(url)
+        database = Database(url.render_as_string(hide_password=False))
     try:
         yield database
     finally:
