@@ -128,10 +128,10 @@ class PluginHost:
         return PluginInfo(name, version, origin, hooks, enabled=not self.manager.is_blocked(name))
 
     def _check_hook_names(self, plugin: object, name: str) -> None:
+        known = _specified_hook_names(self.manager)
         for hook_name in _implemented_hook_names(self.manager, plugin):
-            if hasattr(hookspecs, hook_name):
+            if hook_name in known:
                 continue
-            known = [n for n in dir(self.manager.hook) if not n.startswith("_")]
             close = difflib.get_close_matches(hook_name, known, n=1)
             hint = f" — did you mean {close[0]!r}?" if close else ""
             raise PluginError(f"plugin {name!r} implements unknown hook {hook_name!r}{hint}")
@@ -205,6 +205,10 @@ def _implemented_hook_names(manager: pluggy.PluginManager, plugin: object) -> li
         if manager.parse_hookimpl_opts(plugin, attr) is not None:
             names.append(attr)
     return names
+
+
+def _specified_hook_names(manager: pluggy.PluginManager) -> list[str]:
+    return sorted(name for name, caller in vars(manager.hook).items() if getattr(caller, "spec", None))
 
 
 def _dist_name(dist: metadata.Distribution | None) -> str | None:

@@ -30,17 +30,22 @@ def test_upgrading_a_populated_cache_keeps_its_data(db_url: str) -> None:
     upgrade(database, "0001")
     created = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     with database.write_connection() as connection:
-        connection.execute(
-            text("INSERT INTO team (connection, source_id, name) VALUES ('config', 'emea', 'EMEA')")
-        )
+        connection.execute(text("INSERT INTO team (connection, source_id, name) VALUES ('config', 'emea', 'EMEA')"))
         connection.execute(
             text("INSERT INTO rep (email, name, active, team_id) VALUES ('ana@example.com', 'Ana', :t, 1)"),
             {"t": True},
         )
     with database.write_session() as session:
         session.add(
-            models.Opportunity(connection="sf", source_id="006A", created_at=created, amount_home=1200.0,
-                               owner_rep_id=1, is_won=True, is_closed=True)
+            models.Opportunity(
+                connection="sf",
+                source_id="006A",
+                created_at=created,
+                amount_home=1200.0,
+                owner_rep_id=1,
+                is_won=True,
+                is_closed=True,
+            )
         )
     upgrade(database)  # 0002 rebuilds the rep table on SQLite (batch mode)
     with database.session() as session:
