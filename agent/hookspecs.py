@@ -79,7 +79,7 @@ def register_connectors(register: Callable[[Any], None]) -> None:
     """Contribute CRM connector factories (Salesforce, HubSpot, or a third-party source).
 
     Args:
-        register: call it with one ``agent.connector.ConnectorSpec`` per connector kind; the ``kind``
+        register: call it with one ``agent.sync.connector.ConnectorSpec`` per connector kind; the ``kind``
             is what ``[connections.<name>] kind = "..."`` selects in the config.
 
     Returns:

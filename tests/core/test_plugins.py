@@ -49,6 +49,8 @@ def test_builtin_plugins_come_through_the_entry_point_group() -> None:
         "conversion": "plugins.conversion",
         "activity": "plugins.activity",
         "customer": "plugins.customer",
+        "salesforce": "connectors.salesforce",
+        "hubspot": "connectors.hubspot",
     }
 
 

@@ -1,0 +1,1 @@
+"""Sync: the connector contract, normalized records, and the engine that writes them to the cache."""

@@ -1,0 +1,107 @@
+"""The connector contract: a connector is a source of pages, with an injected incremental cursor.
+
+The sync engine (``agent/sync/engine.py``) owns the cursor: it reads the stored one, hands it to
+``Connector.fetch``, and writes each page's records **and** the page's ``cursor`` in one transaction.  A
+kill at any instant therefore resumes from the last committed page: nothing lost (the cursor never runs
+ahead of the rows) and nothing doubled (rows are upserted by ``(connection, source_id)``).  Each run
+re-reads ``overlap`` before the stamp, for rows the CRM committed late with an older stamp (dlt#2269).
+
+A connector is registered through the ``register_connectors`` hook as a :class:`ConnectorSpec`; the
+built-in Salesforce and HubSpot connectors come through it exactly as a third-party one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from agent.sync.records import CrmRecord, QuarantinedItem
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where one (connection, object) stands.
+
+    Steady state: keyset on ``(stamp, last_id)`` — the next page asks for ``stamp = S and id > I`` then
+    ``stamp > S``, so records sharing one stamp are neither skipped nor repeated.  First load: its own
+    resumable position (``initial_last_id``, or a bulk job and locator); ``stamp`` is set only when the
+    load completes, to its start minus the overlap.
+    """
+
+    stamp: datetime | None = None
+    last_id: str | None = None
+    initial_load_done: bool = False
+    initial_load_started_at: datetime | None = None
+    initial_last_id: str | None = None
+    bulk_job_id: str | None = None
+    bulk_locator: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one fetch step yields: records to upsert, ids deleted in the CRM, records quarantined, and
+    the cursor that is committed together with them."""
+
+    cursor: Cursor
+    records: Sequence[CrmRecord] = ()
+    deleted_ids: Sequence[str] = ()
+    quarantined: Sequence[QuarantinedItem] = ()
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """What the engine tells a connector about this run."""
+
+    connection: str
+    home_currency: str
+    timezone: str
+    overlap: timedelta = timedelta(minutes=5)
+    initial_lookback: timedelta = timedelta(days=730)
+    full: bool = False
+    now: datetime | None = None
+    warn: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A preflight finding: what is wrong and how to fix it."""
+
+    what: str
+    fix: str
+
+
+class Connector(Protocol):
+    """One configured CRM connection."""
+
+    def objects(self) -> Sequence[str]:
+        """The objects this connector syncs, parents first (users before accounts before deals...)."""
+        ...
+
+    def fetch(self, object_name: str, cursor: Cursor, context: SyncContext) -> Iterator[Page]:
+        """Yield pages of ``object_name`` changed since ``cursor``; each page carries its new cursor."""
+        ...
+
+    def all_ids(self, object_name: str, context: SyncContext) -> Iterator[str]:
+        """Every live id of ``object_name`` in the CRM, for the reconciliation that finds hard deletes."""
+        ...
+
+    def preflight(self) -> list[Problem]:
+        """Log in and check scopes and field access (``config check --online``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector kind, as registered by a plugin: ``[connections.<name>] kind = "<kind>"`` selects it.
+
+    ``factory(name, connection_config, context)`` builds the connector for one configured connection.
+    """
+
+    kind: str
+    title: str
+    factory: Callable[[str, Any, SyncContext], Connector]
+    objects: tuple[str, ...] = field(default=())
