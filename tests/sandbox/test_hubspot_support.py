@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,15 @@ def world(tmp_path: Path) -> Iterator[World]:
     built = build_world(tmp_path)
     yield built
     built.close()
+
+
+def settled_log(sandbox: Any, count: int) -> list[Any]:
+    """The request log once it holds `count` entries: the server records a request just after answering
+    it, so the client may see the answer a moment before the entry exists (waits at most 2 s)."""
+    deadline = time.monotonic() + 2.0
+    while len(sandbox.log.entries()) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return sandbox.log.entries()
 
 
 def body_of(error: Any) -> dict[str, Any]:

@@ -72,7 +72,8 @@ def unauthorized() -> SandboxResponse:
     return error(401, AUTH_MESSAGE, category="INVALID_AUTHENTICATION")
 
 
-def rate_limited(policy: str, *, retry_after: float | None, headers: Mapping[str, str] | None = None) -> SandboxResponse:
+def rate_limited(policy: str, *, retry_after: float | None,
+                 headers: Mapping[str, str] | None = None) -> SandboxResponse:
     correlation_id = new_correlation_id()
     body = {
         "status": "error",

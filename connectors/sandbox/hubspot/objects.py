@@ -306,7 +306,8 @@ def _engagement_props(kind: str) -> dict[str, Prop]:
                                    EnumCodec(mapping=CALL_STATUSES), options=_options(CALL_STATUSES)),
             "hs_call_disposition": Prop("hs_call_disposition", "Call outcome", "enumeration", "select", "r.outcome",
                                         EnumCodec(mapping=CALL_DISPOSITIONS),
-                                        options=tuple((guid, name.title()) for name, guid in CALL_DISPOSITIONS.items())),
+                                        options=tuple((guid, name.title())
+                                                      for name, guid in CALL_DISPOSITIONS.items())),
             "hs_call_duration": Prop("hs_call_duration", "Call duration", "number", "number", "r.duration_seconds",
                                      NumberCodec(scale=1000.0)),
             "hs_activity_type": Prop("hs_activity_type", "Call and meeting type", "enumeration", "select",
@@ -417,7 +418,8 @@ def _contact_associations() -> dict[str, AssociationSpec]:
     found = {
         "companies": _association("companies", "SELECT c.id AS from_id, c.account_id AS to_id FROM contacts c "
                                   "WHERE c.id IN ({ids}) AND c.account_id IS NOT NULL",
-                                  ((1, "Primary"), (279, None)), ("contact_to_company", "contact_to_company_unlabeled")),
+                                  ((1, "Primary"), (279, None)),
+                                  ("contact_to_company", "contact_to_company_unlabeled")),
         "deals": _association("deals", CONTACT_DEAL_PAIRS, ((4, None),), ("contact_to_deal",)),
     }
     for name, (kind, *_rest) in ENGAGEMENTS.items():

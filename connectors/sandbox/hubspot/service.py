@@ -446,7 +446,8 @@ class HubSpotService:
                 return collapsed
         if value is None or row is None:
             return []
-        stamp = row["_created"] if prop.name in spec.always_props else row["_updated"]
+        # Without recorded changes the value is taken as set when the record was created.
+        stamp = row["_updated"] if prop.name in ("hs_lastmodifieddate", "lastmodifieddate") else row["_created"]
         return [self._history_entry(value, stamp, None)]
 
     @staticmethod
