@@ -103,6 +103,7 @@ class HubSpotService:
         self.only_crm = only_crm
         self.token = token
         base = limits or TIERS[tier]
+        self.nominal_limits = base  # what fault answers advertise even when limits are off
         self.limits = base.scaled(limits_scale)
         self.limiter = RateLimiter(self.limits)
         self.catalog: Catalog = build_catalog(self._world_shape())
@@ -150,8 +151,7 @@ class HubSpotService:
         status = fault.int_param("code", 500)
         headers = errors.retry_after_header(fault.float_param("retry_after", -1))
         if status == 429:
-            return errors.rate_limited("TEN_SECONDLY_ROLLING", retry_after=fault.float_param("retry_after", 1),
-                                       headers=self.limiter.current_headers())
+            return self._rate_limit_fault(fault)
         if status == 401:
             return errors.unauthorized()
         return errors.error(status, fault.params.get("message"), headers=headers)
@@ -186,7 +186,10 @@ class HubSpotService:
         if fault.kind == "search_rate_limit":
             return errors.rate_limited("SECONDLY", retry_after=retry_after)
         policy = fault.params.get("policy", "TEN_SECONDLY_ROLLING")
-        headers = self.limiter.current_headers() if policy != "SECONDLY" else {}
+        headers: dict[str, str] = {}
+        if policy != "SECONDLY":
+            # With the sandbox's own limits off (scale 0) a fault still shows the account's real budget.
+            headers = self.limiter.current_headers() or RateLimiter(self.nominal_limits).current_headers()
         if policy == "TEN_SECONDLY_ROLLING" and headers:
             headers["X-HubSpot-RateLimit-Remaining"] = "0"
         if policy == "DAILY" and "X-HubSpot-RateLimit-Daily-Remaining" in headers:
