@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals.exceptions import NotFoundException, UnauthorizedException
@@ -19,9 +22,16 @@ from tests.sandbox.test_hubspot_support import (
     PRODUCT,
     USER,
     body_of,
+    build_world,
     settled_log,
-    world,  # noqa: F401 - the fixture
 )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    built = build_world(tmp_path)
+    yield built
+    built.close()
 
 
 def _ids(results: list, base: int) -> list[int]:
@@ -113,7 +123,7 @@ def test_deal_stage_history_newest_first_and_page_limit_50(world: World) -> None
         assert settled_log(sandbox, 3)[-1].query.endswith("propertiesWithHistory=dealstage")
 
 
-def test_history_page_is_capped_at_50(tmp_path) -> None:
+def test_history_page_is_capped_at_50(tmp_path: Path) -> None:
     from connectors.sandbox.testing import make_world
 
     many = [{"id": index, "name": f"Deal {index}", "pipeline_id": 1, "stage_id": 1,

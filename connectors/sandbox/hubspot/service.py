@@ -554,8 +554,8 @@ class HubSpotService:
                 results.append({"from": {"id": object_id}, "to": [
                     {"toObjectId": to_spec.hubspot_id(to_id), "associationTypes": types} for to_id in targets]})
             else:
+                # (no subCategory: the spec types it as an object whose real content is not documented)
                 failures.append({"status": "error", "category": "OBJECT_NOT_FOUND",
-                                 "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
                                  "context": {"fromObjectId": [object_id]},
                                  "message": f"No {to_spec.name} is associated with {spec.singular} {object_id}.",
                                  "errors": [], "links": {}})
