@@ -70,6 +70,7 @@ ANALYTICS_SOURCES = {
     "employee referral": "REFERRALS", "external referral": "REFERRALS", "event": "OFFLINE",
     "trade show": "OFFLINE", "outbound": "OFFLINE", "cold call": "OFFLINE", "phone inquiry": "OFFLINE",
     "direct": "DIRECT_TRAFFIC", "direct traffic": "DIRECT_TRAFFIC", "other": "OTHER_CAMPAIGNS",
+    "webinar": "OTHER_CAMPAIGNS",
 }
 CALL_DIRECTIONS = {"outbound": "OUTBOUND", "inbound": "INBOUND"}
 CALL_STATUSES = {"completed": "COMPLETED", "cancelled": "CANCELED", "canceled": "CANCELED",
