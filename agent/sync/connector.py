@@ -6,13 +6,26 @@ kill at any instant therefore resumes from the last committed page: nothing lost
 ahead of the rows) and nothing doubled (rows are upserted by ``(connection, source_id)``).  Each run
 re-reads ``overlap`` before the stamp, for rows the CRM committed late with an older stamp (dlt#2269).
 
+Who does what:
+
+- The **engine** applies the overlap: at the start of a steady-state run (``initial_load_done``) the cursor
+  handed to ``fetch`` has ``stamp`` moved back by ``context.overlap`` and ``last_id`` cleared.  A connector
+  must not subtract it again.
+- The **connector** sets ``initial_load_started_at`` on its first first-load page (``context.now``), and on
+  the page that completes the first load returns ``initial_load_done=True`` with ``stamp`` = that start
+  minus the overlap (the engine fills it in if the connector leaves it ``None``).
+- A page's cursor must cover only what the page (and earlier pages) delivered: a resumed run starts after it.
+- ``Page.deleted_ids`` name rows of the object's cache table: ``ConnectorSpec.object_tables[object]``, or
+  ``Page.table`` when given.  Declare ``object_tables``: without it the engine must guess the table from the
+  record types it has seen, and id reconciliation (which finds hard deletes) is skipped for that object.
+
 A connector is registered through the ``register_connectors`` hook as a :class:`ConnectorSpec`; the
 built-in Salesforce and HubSpot connectors come through it exactly as a third-party one would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -48,6 +61,8 @@ class Page:
     records: Sequence[CrmRecord] = ()
     deleted_ids: Sequence[str] = ()
     quarantined: Sequence[QuarantinedItem] = ()
+    table: str | None = None
+    """The cache table ``deleted_ids`` belong to, when it is not ``ConnectorSpec.object_tables[object]``."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +114,12 @@ class ConnectorSpec:
     """A connector kind, as registered by a plugin: ``[connections.<name>] kind = "<kind>"`` selects it.
 
     ``factory(name, connection_config, context)`` builds the connector for one configured connection.
+    ``object_tables`` maps each object to the cache table its records fill (``"Task": "activity"``); the
+    engine needs it to apply deletes and to reconcile ids (several objects may fill one table).
     """
 
     kind: str
     title: str
     factory: Callable[[str, Any, SyncContext], Connector]
     objects: tuple[str, ...] = field(default=())
+    object_tables: Mapping[str, str] = field(default_factory=dict)

@@ -170,6 +170,10 @@ class StageHistoryRecord(CrmRecord):
     amount_home: float | None = None
     probability: float | None = None
     close_date: date | None = None
+    amount: float | None = None
+    """The deal's amount at that entry, as the CRM sent it; the writer converts it when ``amount_home``
+    is not given (``currency``, else the deal's currency)."""
+    currency: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
