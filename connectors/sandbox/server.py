@@ -8,6 +8,7 @@ malformed, reset, status) applied here; the service applies its own kinds in `ap
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -113,10 +114,8 @@ class _HTTPServer(ThreadingHTTPServer):
             reset = connection in self.reset_connections
             self.reset_connections.discard(connection)
         if not reset:  # a graceful FIN first; a reset closes at once (SO_LINGER 0 turns close into RST)
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         connection.close()
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
@@ -133,10 +132,8 @@ class _HTTPServer(ThreadingHTTPServer):
         with self.connections_lock:
             open_connections = list(self.connections)
         for connection in open_connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):

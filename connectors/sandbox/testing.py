@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
+from requests.adapters import HTTPAdapter
+
 from connectors.sandbox.faults import FaultPlan
 from connectors.sandbox.server import RequestLog, SandboxServer
 from connectors.sandbox.tls import TLSFiles, default_tls_dir, ensure_test_ca
 from connectors.sandbox.world.schema import TABLE_ORDER
 from connectors.sandbox.world.store import World, WorldError
-
-import requests
-from requests.adapters import HTTPAdapter
 
 if TYPE_CHECKING:
     import hubspot

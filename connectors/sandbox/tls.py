@@ -63,7 +63,7 @@ def _still_valid(files: TLSFiles) -> bool:
         serialization.load_pem_private_key(files.key.read_bytes(), password=None)
     except (OSError, ValueError):
         return False
-    deadline = dt.datetime.now(dt.timezone.utc) + RENEW_BEFORE
+    deadline = dt.datetime.now(dt.UTC) + RENEW_BEFORE
     if min(ca.not_valid_after_utc, server.not_valid_after_utc) < deadline:
         return False
     if server.issuer != ca.subject:
@@ -76,7 +76,7 @@ def _still_valid(files: TLSFiles) -> bool:
 
 
 def _write_new_ca(directory: Path, files: TLSFiles) -> None:
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)  # tolerate small clock skew
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sales-kpi-agent sandbox test CA")])
     ca_cert = (

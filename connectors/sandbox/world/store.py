@@ -49,7 +49,7 @@ class WorldError(ValueError):
 
 def format_instant(moment: dt.datetime) -> str:
     """The world's instant form: ISO 8601 UTC with milliseconds, '2026-03-04T09:15:00.000Z'."""
-    moment = moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment
+    moment = moment.astimezone(dt.UTC) if moment.tzinfo else moment
     return moment.strftime(_INSTANT_FORMAT) + f".{moment.microsecond // 1000:03d}Z"
 
 
@@ -57,8 +57,8 @@ def parse_instant(text: str) -> dt.datetime:
     """An ISO 8601 instant (Z or an offset; a bare time is taken as UTC) as an aware UTC datetime."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def instant_ms(text: str) -> int:
@@ -66,7 +66,7 @@ def instant_ms(text: str) -> int:
 
 
 def ms_instant(milliseconds: int) -> str:
-    return format_instant(dt.datetime.fromtimestamp(milliseconds / 1000, dt.timezone.utc))
+    return format_instant(dt.datetime.fromtimestamp(milliseconds / 1000, dt.UTC))
 
 
 def coerce_value(table: str, column: Column, value: Any) -> Any:
@@ -294,10 +294,14 @@ class World:
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         count = 0
         with self._write_lock:
-            for batch in _batches(rows, 5000):
-                self._writer.executemany(sql, batch)
-                count += len(batch)
-            self._writer.commit()
+            try:
+                for batch in _batches(rows, 5000):
+                    self._writer.executemany(sql, batch)
+                    count += len(batch)
+                self._writer.commit()
+            except BaseException:
+                self._writer.rollback()
+                raise
         return count
 
     def normalize(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,7 +310,8 @@ class World:
         columns = {column.name: column for column in TABLES[table]}
         for key in row:
             if key not in columns or columns[key].derived:
-                raise WorldError(f"{table} has no key {key!r} (keys: {', '.join(n for n, c in columns.items() if not c.derived)})")
+                keys = ", ".join(name for name, column in columns.items() if not column.derived)
+                raise WorldError(f"{table} has no key {key!r} (keys: {keys})")
         record: dict[str, Any] = {}
         for name, column in columns.items():
             value = row.get(name)
@@ -320,7 +325,7 @@ class World:
         if table == "stage_history" and record.get("created_at") is None:
             record["created_at"] = record["entered_at"]
         if "created_at" in record and record["created_at"] is None:
-            record["created_at"] = self.reference_now or format_instant(dt.datetime.now(dt.timezone.utc))
+            record["created_at"] = self.reference_now or format_instant(dt.datetime.now(dt.UTC))
         if "updated_at" in record and record["updated_at"] is None:
             record["updated_at"] = record["created_at"]
         if table in CURRENCY_TABLES and record.get("currency") is None:
