@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,8 @@ def test_tasks_and_events(sf: Salesforce) -> None:
         CONTACT_1, OPP_1, "2026-02-02", REP_1)
     assert (email["TaskSubtype"], email["WhoId"], email["WhatId"], email["CallType"]) == ("Email", LEAD_1, None, None)
     assert (todo["Status"], todo["IsClosed"], todo["WhatId"]) == ("Not Started", False, ACCOUNT_1)
-    assert [t["Subject"] for t in sf.query(f"SELECT Subject FROM Task WHERE WhoId = '{LEAD_1}'")["records"]] == ["Hello"]
+    by_lead = sf.query(f"SELECT Subject FROM Task WHERE WhoId = '{LEAD_1}'")["records"]
+    assert [t["Subject"] for t in by_lead] == ["Hello"]
     events = sf.query("SELECT Subject, Type, ActivityDateTime, EndDateTime, DurationInMinutes, WhatId "
                       "FROM Event")["records"]
     assert [(e["Subject"], e["Type"], e["ActivityDateTime"], e["EndDateTime"], e["DurationInMinutes"], e["WhatId"])
@@ -347,10 +349,10 @@ def test_limits_and_the_limit_info_header(sandbox: RunningSandbox, sf: Salesforc
 
 
 def test_replication_deleted_and_updated(sf: Salesforce) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    start = datetime(2026, 2, 1, tzinfo=timezone.utc)
-    end = datetime(2026, 2, 1, 0, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    end = datetime(2026, 2, 1, 0, 1, tzinfo=UTC)
     deleted = sf.Opportunity.deleted(start, end)
     # deleted_at defaults to the record's updated_at: Feb 1 + 10, 20, 30 s
     assert [record["id"][:15] for record in deleted["deletedRecords"]] == [

@@ -13,7 +13,7 @@ read back from the sandbox:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def _opportunity(number: int) -> dict[str, Any]:
     owner = {1: 1, 2: 2, 0: 3}[number % 3]
     euro = number % 10 == 0
     amount = 10.0 * number
-    updated = datetime(2026, 2, 1, tzinfo=timezone.utc) + timedelta(seconds=number)
+    updated = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(seconds=number)
     return {
         "id": number, "name": f"Opp {number}", "account_id": 1 if owner in (1, 2) else 2, "owner_rep_id": owner,
         "pipeline_id": 1, "stage_id": 1 + number % 4, "amount": amount, "currency": "EUR" if euro else "USD",
@@ -123,9 +123,9 @@ def build_world(directory: Path) -> World:
 
 def error_code(error: Exception) -> str:
     """The errorCode of a simple-salesforce exception's JSON-array content."""
-    content = getattr(error, "content")
+    content = error.content
     return content[0]["errorCode"]
 
 
 def error_message(error: Exception) -> str:
-    return getattr(error, "content")[0]["message"]
+    return error.content[0]["message"]

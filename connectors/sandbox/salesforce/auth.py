@@ -194,7 +194,8 @@ class LoginEndpoints:
                 "token_type": "Bearer", "issued_at": issued_at, "signature": signature}
         if grant != "client_credentials":
             body["scope"] = "api"
-        return SandboxResponse.json(body, headers={"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
+        no_store = "no-cache,must-revalidate,max-age=0,no-store,private"
+        return SandboxResponse.json(body, headers={"Cache-Control": no_store})
 
     def _password_ok(self, password: str | None) -> bool:
         # Loopback counts as a trusted IP range: the password alone is enough, or password + token.

@@ -18,7 +18,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,8 @@ class CursorStore:
             return connection.execute(sql, params).fetchall()
 
     # -- cursors
-    def open(self, compiled: CompiledQuery, *, include_deleted: bool, counted: bool = True) -> tuple[Cursor, list[Cursor]]:
+    def open(self, compiled: CompiledQuery, *, include_deleted: bool,
+             counted: bool = True) -> tuple[Cursor, list[Cursor]]:
         """Run the query's id list into a new cursor; returns it and the cursors released to make room."""
         number = next(self._numbers)
         table = f"cur.c{number}"
@@ -190,8 +191,6 @@ class CursorStore:
 
 def _cleanup(connections: list[sqlite3.Connection], directory: Path) -> None:
     for connection in connections:
-        try:
+        with suppress(sqlite3.Error):
             connection.close()
-        except sqlite3.Error:
-            pass
     shutil.rmtree(directory, ignore_errors=True)

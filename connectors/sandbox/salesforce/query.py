@@ -427,7 +427,8 @@ def compile_query(query: Query, context: QueryContext) -> CompiledQuery:
     order_sql = _order_by(query, compiler, kind)
     return CompiledQuery(
         sobject=sobject, kind=kind, columns=columns, select_sql=select_sql if kind != "aggregate" else select_sql[1:],
-        source_sql=f"{sobject.source} AS t", join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1", params=compiler.params,
+        source_sql=f"{sobject.source} AS t", join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1",
+        params=compiler.params,
         order_sql=order_sql, limit=query.limit, offset=query.offset, fields_function=fields_function)
 
 
@@ -442,7 +443,8 @@ def _select_records(query: Query, compiler: _Compiler, columns: list[Column], se
                 raise SoqlError(MALFORMED_QUERY, "The SOQL FIELDS function must have a LIMIT of at most 200",
                                 expression.position)
             for candidate in compiler.sobject.fields:
-                wanted = {"ALL": True, "STANDARD": not candidate.custom, "CUSTOM": candidate.custom}[expression.keyword or "ALL"]
+                keyword = expression.keyword or "ALL"
+                wanted = {"ALL": True, "STANDARD": not candidate.custom, "CUSTOM": candidate.custom}[keyword]
                 if wanted and candidate.name.lower() not in seen:
                     seen.add(candidate.name.lower())
                     _add_column(compiler, FieldPath((candidate.name,), expression.position), columns, select_sql)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 import threading
-from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,8 +24,16 @@ from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.world import World
 
 from . import describe
-from .auth import LoginEndpoints, SalesforceCredentials, SessionStore, bearer_token, oauth_error, soap_fault
-from .auth import SOAP_PATH, TOKEN_PATH
+from .auth import (
+    SOAP_PATH,
+    TOKEN_PATH,
+    LoginEndpoints,
+    SalesforceCredentials,
+    SessionStore,
+    bearer_token,
+    oauth_error,
+    soap_fault,
+)
 from .bulk import BulkJobs
 from .cursors import Cursor, CursorStore
 from .ids import InvalidIdError, decode_id, make_id
@@ -340,7 +347,8 @@ class SalesforceService:
             raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
         wanted = request.first("fields")
         names = [name.strip() for name in wanted.split(",")] if wanted else [field.name for field in sobject.fields]
-        soql = f"SELECT {', '.join(names)} FROM {sobject.name} WHERE Id = '{make_id(sobject.key_prefix, decoded.number)}'"
+        record_id = make_id(sobject.key_prefix, decoded.number)
+        soql = f"SELECT {', '.join(names)} FROM {sobject.name} WHERE Id = '{record_id}'"
         compiled = self.compile(soql, include_deleted=True)
         rows = self.cursors.execute(compiled.records_sql(), compiled.params)
         if not rows:
@@ -374,7 +382,8 @@ class SalesforceService:
         deleted = sobject.deleted_sql.replace("{t}", "t")
         base += [f"{column} >= ?", f"{column} < ?", deleted if which == "deleted" else f"NOT ({deleted})"]
         params += [world_instant(start), world_instant(end)]
-        sql = f"SELECT t.id, {column} AS stamp FROM {sobject.source} AS t WHERE {' AND '.join(base)} ORDER BY {column}, t.id"
+        sql = (f"SELECT t.id, {column} AS stamp FROM {sobject.source} AS t WHERE {' AND '.join(base)} "
+               f"ORDER BY {column}, t.id")
         rows = self.cursors.execute(sql, params)
         covered = salesforce_datetime(world_instant(end))
         if which == "deleted":
@@ -529,6 +538,3 @@ def _resources(version: str) -> dict[str, str]:
     base = f"/services/data/v{version}"
     return {name: f"{base}/{name}" for name in ("jobs", "limits", "query", "queryAll", "sobjects")}
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

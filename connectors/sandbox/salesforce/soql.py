@@ -233,7 +233,7 @@ class Negation:
     operand: Condition
 
 
-Condition = Union[Comparison, Logical, Negation]
+Condition = Union[Comparison, Logical, Negation]  # noqa: UP007 - a runtime alias, before 3.12's `type`
 
 
 @dataclass(frozen=True)

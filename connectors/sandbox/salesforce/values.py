@@ -7,7 +7,7 @@ instants, so a filter on `SystemModstamp` is a plain string comparison on the in
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,13 +23,13 @@ def parse_instant(text: str) -> datetime:
         value = value[:-2] + ":" + value[-2:]  # +0000 -> +00:00
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def world_instant(moment: datetime) -> str:
     """The world's text form of an instant (what `updated_at` holds)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -131,7 +131,8 @@ def date_literal_range(name: str, number: int | None, today: date) -> tuple[date
         "N_MONTHS_AGO": (_add_months(today, -n), _add_months(today, -n + 1)),
         "LAST_N_QUARTERS": (_add_months(_quarter_start(today), -3 * n), _quarter_start(today)),
         "NEXT_N_QUARTERS": (_add_months(_quarter_start(today), 3), _add_months(_quarter_start(today), 3 * (n + 1))),
-        "N_QUARTERS_AGO": (_add_months(_quarter_start(today), -3 * n), _add_months(_quarter_start(today), -3 * (n - 1))),
+        "N_QUARTERS_AGO": (_add_months(_quarter_start(today), -3 * n),
+                           _add_months(_quarter_start(today), -3 * (n - 1))),
         "LAST_N_YEARS": (date(today.year - n, 1, 1), date(today.year, 1, 1)),
         "NEXT_N_YEARS": (date(today.year + 1, 1, 1), date(today.year + n + 1, 1, 1)),
         "N_YEARS_AGO": (date(today.year - n, 1, 1), date(today.year - n + 1, 1, 1)),
