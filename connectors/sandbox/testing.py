@@ -171,14 +171,15 @@ def connections_toml(sandbox: RunningSandbox) -> str:
     lines: list[str] = []
     if sandbox.salesforce is not None:
         credentials = sandbox.salesforce_credentials()
-        lines += ["[connections.salesforce]", 'kind = "salesforce"',
+        lines += ["[connections.salesforce]", 'kind = "salesforce"', 'auth = "password"',
                   f"instance_url = {_toml_string(sandbox.salesforce.base_url)}",
                   f"username = {_toml_string(credentials.username)}",
                   f"password = {_toml_string(credentials.password)}",
                   f"security_token = {_toml_string(credentials.security_token)}",
                   f"domain = {_toml_string(sandbox.salesforce_domain())}",
                   f"consumer_key = {_toml_string(credentials.consumer_key)}",
-                  f"consumer_secret = {_toml_string(credentials.consumer_secret)}"]
+                  f"consumer_secret = {_toml_string(credentials.consumer_secret)}",
+                  f"api_version = {_toml_string(SALESFORCE_API_VERSION)}"]
         if sandbox.salesforce.tls is not None:
             lines.append(f"ca_bundle = {_toml_string(sandbox.salesforce.tls.ca_cert)}")
         lines.append("")

@@ -268,3 +268,108 @@ def test_running_sandbox_without_tls_downgrades_salesforce_urls(tmp_path: Path) 
         assert sandbox.salesforce is not None and sandbox.ca_cert is None
         https_url = f"https://127.0.0.1:{sandbox.salesforce.port}/services/data/v59.0/"
         assert sandbox.requests_session().get(https_url).json()["path"] == "/services/data/v59.0/"
+
+
+# -- `kpi-agent sandbox` (runner) ---------------------------------------------------------------------
+
+def _hand_made_world_dir(directory: Path) -> Path:
+    """Two teams, one per CRM: Ann's two deals are Salesforce's, Bo's one deal is HubSpot's."""
+    records = {
+        "world": [{"seed": 0, "now": "2026-03-01T00:00:00Z"}],
+        "teams": [{"id": 1, "name": "East", "crm": "salesforce"}, {"id": 2, "name": "West", "crm": "hubspot"}],
+        "reps": [{"id": 1, "name": "Ann Lee", "email": "ann@example.com", "team_id": 1},
+                 {"id": 2, "name": "Bo Chan", "email": "bo@example.com", "team_id": 2}],
+        "accounts": [{"id": 1, "name": "Acme", "owner_rep_id": 1}, {"id": 2, "name": "Globex", "owner_rep_id": 2}],
+        "pipelines": [{"id": 1, "name": "Sales"}],
+        "stages": [{"id": 1, "pipeline_id": 1, "name": "Prospecting", "sort_order": 1, "probability": 0.1},
+                   {"id": 2, "pipeline_id": 1, "name": "Closed Won", "sort_order": 2, "probability": 1.0,
+                    "is_closed": True, "is_won": True}],
+        "opportunities": [
+            {"id": 1, "name": "A1", "account_id": 1, "owner_rep_id": 1, "pipeline_id": 1, "stage_id": 1,
+             "amount": 100, "close_date": "2026-03-20", "created_at": "2026-02-01T10:00:00Z"},
+            {"id": 2, "name": "A2", "account_id": 1, "owner_rep_id": 1, "pipeline_id": 1, "stage_id": 2,
+             "amount": 250, "close_date": "2026-02-20", "created_at": "2026-02-02T10:00:00Z", "is_closed": True,
+             "is_won": True},
+            {"id": 3, "name": "B1", "account_id": 2, "owner_rep_id": 2, "pipeline_id": 1, "stage_id": 1,
+             "amount": 75, "close_date": "2026-03-25", "created_at": "2026-02-03T10:00:00Z"},
+        ],
+    }
+    directory.mkdir()
+    for table, rows in records.items():
+        (directory / f"{table}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return directory
+
+
+def test_sandbox_command_prints_a_config_the_agent_accepts_and_the_clients_use(tmp_path: Path) -> None:
+    import io
+    import time
+    import tomllib
+
+    from hubspot import HubSpot
+    from simple_salesforce import Salesforce
+
+    from agent.config import parse_config
+    from connectors.sandbox.runner import run_sandbox_command
+
+    world_dir = _hand_made_world_dir(tmp_path / "case")
+    out = io.StringIO()
+    stop = threading.Event()
+    runner = threading.Thread(target=run_sandbox_command, kwargs={
+        "seed": 1, "size": "tiny", "world_dir": world_dir, "faults": "hubspot:status@/owners:code=502",
+        "serve_as": "split", "data_dir": tmp_path / "data", "stop": stop, "out": out})
+    runner.start()
+    try:
+        for _ in range(200):  # the world is tiny: it loads in well under a second
+            if "Serving until Ctrl-C" in out.getvalue():
+                break
+            time.sleep(0.05)
+        printed = out.getvalue()
+        assert "Serving until Ctrl-C" in printed, printed
+        snippet = printed.split("Config for the agent (paste into config.toml):", 1)[1].split("Serving until")[0]
+        raw = tomllib.loads(snippet)
+        config = parse_config(raw)  # the core's own check
+        assert set(config.connections) == {"salesforce", "hubspot"}
+        assert "Faults: hubspot:status@/owners:code=502" in printed
+        sf_config, hs_config = raw["connections"]["salesforce"], raw["connections"]["hubspot"]
+        assert Path(sf_config["ca_bundle"]).is_file() and "REQUESTS_CA_BUNDLE" in printed
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = sf_config["ca_bundle"]
+        sf = Salesforce(username=sf_config["username"], password=sf_config["password"],
+                        security_token=sf_config["security_token"], domain=sf_config["domain"],
+                        version=sf_config["api_version"], session=session)
+        served = sf.query("SELECT Id, Name, Amount FROM Opportunity ORDER BY Name")
+        assert served["totalSize"] == 2  # split: only the Salesforce team's deals
+        assert [(row["Name"], row["Amount"]) for row in served["records"]] == [("A1", 100.0), ("A2", 250.0)]
+
+        hubspot = HubSpot(access_token=hs_config["access_token"], host=hs_config["base_url"])
+        deals = hubspot.crm.deals.basic_api.get_page(properties=["dealname", "amount"])
+        assert [(deal.properties["dealname"], deal.properties["amount"]) for deal in deals.results] == [("B1", "75")]
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert "Stopped after" in out.getvalue()
+
+
+def test_sandbox_command_refuses_a_bad_fault_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from connectors.sandbox.runner import run_sandbox_command
+
+    with pytest.raises(SystemExit) as stopped:
+        run_sandbox_command(1, "tiny", None, "hubspot:explode", "split", tmp_path)
+    assert stopped.value.code == 2
+    assert "kpi-agent sandbox: fault kind 'explode' is not one of hubspot's" in capsys.readouterr().err
+
+
+def test_generated_worlds_are_reused_for_the_same_seed_and_size(tmp_path: Path) -> None:
+    import io
+
+    from connectors.sandbox.runner import prepare_world
+
+    out = io.StringIO()
+    first = prepare_world(data_dir=tmp_path, seed=3, size="tiny", out=out)
+    first.close()
+    second = prepare_world(data_dir=tmp_path, seed=3, size="tiny", out=out)
+    assert second.path == first.path and second.count("opportunities") == 12
+    assert out.getvalue().count("Generating") == 1 and "Reusing" in out.getvalue()
+    assert not list(tmp_path.glob("*.partial"))
