@@ -1,0 +1,146 @@
+"""Keyset paging over HubSpot's search API: every request starts at offset 0.
+
+HubSpot search sorts on one property only, and its ``after`` is an offset into a live result: records
+that change between two pages shift the later pages (some are skipped, some repeated), and an offset
+past 10,000 is refused.  So the connector never sends ``after``.  It asks instead, for a position
+``(S, I)`` = (stamp, id) of the last record delivered:
+
+1. ``stamp = S and id > I``, sorted by id: the rest of the records that share stamp S;
+2. ``stamp > S``, sorted by stamp: the next stamps.  Ties at the page's last stamp ``T`` may be cut by
+   the page limit (HubSpot does not order ties), so of a full page only the records with a stamp below
+   ``T`` are delivered, and the next position is ``(T, none)``: step 1 then reads stamp T whole, by id.
+
+Every query is filtered by position, so however many records one day (or one millisecond) holds, each
+request reads at most one page from offset 0: the 10,000 cap cannot be reached, and a record updated
+between pages is not lost (its new stamp is ahead of the position) but read again later.
+
+The first load uses the same idea on the id alone: ``id > last id`` sorted by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connectors.hubspot.errors import HubSpotError
+from connectors.hubspot.values import BadRecord, epoch_ms, is_blank, parse_instant
+
+Search = Callable[[dict[str, Any]], dict[str, Any]]
+ID_PROPERTY = "hs_object_id"
+
+
+class KeysetStuck(HubSpotError):
+    """A full page that would not move the position on (records without ids or stamps)."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Everything up to (stamp_ms, last_id) is delivered; ``last_id`` 0 = nothing of that stamp yet."""
+
+    stamp_ms: int
+    last_id: int = 0
+
+
+@dataclass(frozen=True)
+class Query:
+    """What every search of one object shares: its stamp property, properties, filters and page size."""
+
+    stamp: str
+    properties: Sequence[str]
+    filters: Sequence[Mapping[str, Any]] = ()
+    limit: int = 200
+
+    def body(self, filters: list[dict[str, Any]], sort_by: str) -> dict[str, Any]:
+        return {"filterGroups": [{"filters": [*map(dict, self.filters), *filters]}],
+                "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
+                "properties": list(self.properties), "limit": self.limit}
+
+
+def numeric_id(raw: Mapping[str, Any]) -> int | None:
+    value = raw.get("id")
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def stamp_ms(raw: Mapping[str, Any], stamp: str) -> int | None:
+    props = raw.get("properties") or {}
+    value = props.get(stamp) if not is_blank(props.get(stamp)) else raw.get("updatedAt")
+    try:
+        moment = parse_instant(value, stamp)
+    except BadRecord:
+        return None
+    return epoch_ms(moment) if moment is not None else None
+
+
+def changed_since(search: Search, query: Query, start: Position) -> Iterator[tuple[list[dict[str, Any]], Position]]:
+    """Pages of records changed at or after ``start`` (exclusive of what ``start`` says is delivered),
+    each with the position it brings the reader to."""
+    position = start
+    while True:
+        position = yield from _rest_of_stamp(search, query, position)
+        results = _results(search(query.body(
+            [{"propertyName": query.stamp, "operator": "GT", "value": str(position.stamp_ms)}], query.stamp)))
+        if not results:
+            return
+        stamped = [(stamp_ms(raw, query.stamp), raw) for raw in results]
+        top = max((ms for ms, _ in stamped if ms is not None), default=position.stamp_ms)
+        if len(results) < query.limit:  # the last page: nothing was cut
+            yield results, Position(top, max((numeric_id(raw) or 0 for ms, raw in stamped if ms == top), default=0))
+            return
+        if top <= position.stamp_ms:
+            raise KeysetStuck(f"{query.stamp} search: a full page of records without a readable {query.stamp}; "
+                              "the position cannot move on")
+        below_top = [raw for ms, raw in stamped if ms is None or ms < top]
+        position = Position(top, 0)
+        if below_top:
+            yield below_top, position
+
+
+def _rest_of_stamp(search: Search, query: Query, position: Position) -> Iterator[tuple[list[dict[str, Any]], Position]]:
+    """Pages of the records sharing ``position.stamp_ms`` with an id above ``position.last_id``."""
+    while True:
+        filters = [{"propertyName": query.stamp, "operator": "EQ", "value": str(position.stamp_ms)}]
+        if position.last_id:
+            filters.append({"propertyName": ID_PROPERTY, "operator": "GT", "value": str(position.last_id)})
+        results = _results(search(query.body(filters, ID_PROPERTY)))
+        if len(results) < query.limit:
+            if results:
+                yield results, _after(position, results)
+            return _after(position, results)
+        moved = _after(position, results)
+        if moved.last_id <= position.last_id:
+            raise KeysetStuck(f"{query.stamp} search: a full page of records without readable ids")
+        position = moved
+        yield results, position
+
+
+def _after(position: Position, results: Sequence[Mapping[str, Any]]) -> Position:
+    last = max((numeric_id(raw) or 0 for raw in results), default=0)
+    return Position(position.stamp_ms, max(last, position.last_id))
+
+
+Batch = list[dict[str, Any]]
+
+
+def by_id(search: Search, query: Query, after_id: int, since: datetime | None) -> Iterator[tuple[Batch, int, bool]]:
+    """The first load: pages of records with an id above ``after_id`` (and changed since ``since``), in id
+    order, each with the last id read and whether it was the last page."""
+    while True:
+        filters = [{"propertyName": ID_PROPERTY, "operator": "GT", "value": str(after_id)}]
+        if since is not None:
+            filters.append({"propertyName": query.stamp, "operator": "GTE", "value": str(epoch_ms(since))})
+        results = _results(search(query.body(filters, ID_PROPERTY)))
+        last = len(results) < query.limit
+        moved = max([after_id, *(numeric_id(raw) or 0 for raw in results)])
+        if not last and moved <= after_id:
+            raise KeysetStuck("first load: a full page of records without readable ids")
+        after_id = moved
+        yield results, after_id, last
+        if last:
+            return
+
+
+def _results(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    results = answer.get("results")
+    return [raw for raw in results if isinstance(raw, dict)] if isinstance(results, list) else []
