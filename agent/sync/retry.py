@@ -172,7 +172,8 @@ def classify_hubspot_error(error: BaseException) -> Decision:
                                   "from its cursor tomorrow or after the limit is raised") from error
         return Decision(True, retry_after_seconds(headers.get("Retry-After")), "HubSpot rate limit (429)")
     if status == 0 or status >= 500:
-        return Decision(True, retry_after_seconds(headers.get("Retry-After")), f"HubSpot answered {status or 'nothing'}")
+        answered = f"HubSpot answered {status or 'nothing'}"
+        return Decision(True, retry_after_seconds(headers.get("Retry-After")), answered)
     return Decision(False)
 
 

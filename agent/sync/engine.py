@@ -1,0 +1,439 @@
+"""The sync loop: per (connection, object), a lease, the stored cursor, the connector's pages, one
+transaction per page for its rows and its cursor, then id reconciliation and the purge of deleted rows.
+
+Guarantees, and what gives them:
+
+- **Nothing lost, nothing doubled** on a kill at any instant: each page's rows, deletions, quarantined
+  records and cursor are committed together (``Database.write_connection``), rows are upserted by
+  ``(connection, source_id)``, and a run resumes from the last committed cursor.
+- **Late commits are re-read**: a steady-state run starts ``overlap`` before the stored stamp (dlt#2269).
+- **One writer per object**: a lease in ``sync_cursor`` (owner, expiry renewed with every page).  A lease
+  whose owner process is gone (same host, pid not running) is taken over at once; a lease of another
+  host is waited out until it expires.
+- **Hard deletes are found**: on the ``reconcile_every`` cadence the connector's live ids are compared with
+  the cache, table by table (several objects may fill one table, e.g. Task and Event).
+- **Deleted rows are purged**, not kept: marked rows are removed at the end of each run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Connection
+
+from agent.db import Database
+from agent.sync.connector import Connector, ConnectorSpec, Cursor, Page, SyncContext
+from agent.sync.records import CrmRecord
+from agent.sync.retry import SyncStopped
+from agent.sync.writer import TABLE_ORDER, CacheWriter, WriterSettings, cache_table, table_of
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 15 * 60
+RECONCILE_BATCH = 5000
+CURSOR_FIELDS = ("stamp", "last_id", "initial_load_done", "initial_load_started_at", "initial_last_id",
+                 "bulk_job_id", "bulk_locator")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ObjectOutcome:
+    """How one object's sync ended: ``ok``, ``stopped`` (cleanly, cursor kept), ``failed`` or ``busy``."""
+
+    connection: str
+    object: str
+    status: str
+    records: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    message: str | None = None
+
+
+class Progress(Protocol):
+    """What the CLI's progress bars listen to."""
+
+    def object_started(self, connection: str, object_name: str) -> None: ...
+
+    def page_written(self, connection: str, object_name: str, records: int) -> None: ...
+
+    def object_finished(self, outcome: ObjectOutcome) -> None: ...
+
+
+class NoProgress:
+    def object_started(self, connection: str, object_name: str) -> None:
+        pass
+
+    def page_written(self, connection: str, object_name: str, records: int) -> None:
+        pass
+
+    def object_finished(self, outcome: ObjectOutcome) -> None:
+        pass
+
+
+@dataclass
+class _Run:
+    """Counters of one object's run."""
+
+    records: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    pages: int = 0
+    tables: set[str] = field(default_factory=set)
+
+
+def lease_owner_id() -> str:
+    """This process as a lease owner: host and pid (to spot a dead owner) and a nonce."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SyncEngine:
+    """Runs connectors into one cache database."""
+
+    def __init__(self, db: Database, *, owner: str | None = None, lease_seconds: int = LEASE_SECONDS,
+                 clock: Callable[[], datetime] = utc_now, progress: Progress | None = None) -> None:
+        self.db = db
+        self.owner = owner or lease_owner_id()
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        self.progress = progress or NoProgress()
+
+    # -- a connection --------------------------------------------------------------------------------------
+
+    def sync_connection(self, connector: Connector, spec: ConnectorSpec, context: SyncContext,
+                        settings: WriterSettings, *, objects: Sequence[str] | None = None,
+                        reconcile_every: timedelta = timedelta(hours=24)) -> list[ObjectOutcome]:
+        """Sync ``objects`` (default: all the connector's, parents first), then reconcile and purge."""
+        writer = CacheWriter(self.db.dialect, settings)
+        with self.db.write_connection() as conn:
+            writer.apply_config_teams(conn)
+        chosen = list(objects) if objects is not None else list(connector.objects())
+        outcomes = []
+        seen_tables: dict[str, str] = {}
+        for object_name in chosen:
+            outcome = self.sync_object(connector, spec, object_name, context, writer, seen_tables)
+            outcomes.append(outcome)
+        synced_ok = [o.object for o in outcomes if o.status == "ok"]
+        if synced_ok:
+            with self.db.write_connection() as conn:
+                writer.resolve_dangling(conn)
+            self._reconcile_due(connector, spec, context, writer, synced_ok, reconcile_every)
+            with self.db.write_connection() as conn:
+                writer.purge_deleted(conn, _tables_of(spec, synced_ok, seen_tables))
+        return outcomes
+
+    # -- an object -----------------------------------------------------------------------------------------
+
+    def sync_object(self, connector: Connector, spec: ConnectorSpec, object_name: str, context: SyncContext,
+                    writer: CacheWriter, seen_tables: dict[str, str] | None = None) -> ObjectOutcome:
+        """One object: lease, pages (each in one transaction with its cursor), release."""
+        connection = context.connection
+        started = time.monotonic()
+        holder = self.acquire_lease(connection, object_name)
+        if holder is not None:
+            message = f"{connection}/{object_name} is being synced by {holder}; try again when it finishes"
+            return ObjectOutcome(connection, object_name, "busy", message=message)
+        self.progress.object_started(connection, object_name)
+        run_id = self._start_run(connection, object_name)
+        counters = _Run()
+        status, message = "ok", None
+        try:
+            self._pages(connector, spec, object_name, context, writer, run_id, counters, seen_tables or {})
+        except SyncStopped as stop:
+            status, message = "stopped", str(stop)
+            log.warning("%s/%s stopped: %s", connection, object_name, stop)
+        except Exception as error:  # the object fails alone; the others still sync
+            status, message = "failed", _describe(error)
+            log.error("%s/%s failed: %s", connection, object_name, message, exc_info=log.isEnabledFor(logging.DEBUG))
+        finally:
+            self._finish(connection, object_name, run_id, counters, status, message)
+        outcome = ObjectOutcome(connection, object_name, status, counters.records, counters.deleted,
+                                counters.quarantined, counters.pages, time.monotonic() - started, message)
+        self.progress.object_finished(outcome)
+        return outcome
+
+    def _pages(self, connector: Connector, spec: ConnectorSpec, object_name: str, context: SyncContext,
+               writer: CacheWriter, run_id: int, counters: _Run, seen_tables: dict[str, str]) -> None:
+        stored = self.read_cursor(context.connection, object_name)
+        start = self.starting_cursor(stored, context)
+        pages: Iterator[Page] = iter(connector.fetch(object_name, start, context))
+        try:
+            for page in pages:
+                cursor = self._completed(page.cursor, context)
+                table = self._deleted_table(spec, object_name, page, seen_tables)
+                now = self.clock()
+                with self.db.write_connection() as conn:
+                    counts = writer.write_page(conn, object_name, page, now, deleted_table=table)
+                    self._save_cursor(conn, context.connection, object_name, cursor, len(page.records), now)
+                    self._count_run(conn, run_id, len(page.records), counts.deleted, counts.quarantined)
+                counters.records += len(page.records)
+                counters.deleted += counts.deleted
+                counters.quarantined += counts.quarantined
+                counters.pages += 1
+                counters.tables |= counts.tables
+                self.progress.page_written(context.connection, object_name, len(page.records))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    @staticmethod
+    def starting_cursor(stored: Cursor, context: SyncContext) -> Cursor:
+        """The cursor handed to ``fetch``: a fresh one for ``--full``; in steady state the stamp moved back
+        by the overlap (rows committed late with an older stamp) and the id tie-break dropped with it."""
+        if context.full:
+            return Cursor()
+        if stored.initial_load_done and stored.stamp is not None:
+            return replace(stored, stamp=stored.stamp - context.overlap, last_id=None)
+        return stored
+
+    def _completed(self, cursor: Cursor, context: SyncContext) -> Cursor:
+        """The first load's end sets the watermark to its start minus the overlap, if the connector did not."""
+        if cursor.initial_load_done and cursor.stamp is None:
+            started = cursor.initial_load_started_at or context.now or self.clock()
+            return replace(cursor, stamp=started - context.overlap, last_id=None)
+        return cursor
+
+    def _deleted_table(self, spec: ConnectorSpec, object_name: str, page: Page,
+                       seen_tables: dict[str, str]) -> str | None:
+        for record in page.records[:1]:
+            seen_tables.setdefault(object_name, table_of(record))
+        if page.table is not None:
+            return page.table
+        if object_name in spec.object_tables:
+            return spec.object_tables[object_name]
+        if object_name in seen_tables:
+            return seen_tables[object_name]
+        if page.deleted_ids:
+            return self._table_holding(page, spec)
+        return None
+
+    def _table_holding(self, page: Page, spec: ConnectorSpec) -> str | None:
+        """Last resort for an undeclared object: the one table that holds the deleted ids."""
+        ids = list(page.deleted_ids)[:50]
+        found = []
+        with self.db.session() as session:
+            for name in TABLE_ORDER:
+                table = cache_table(name)
+                counted = select(func.count()).select_from(table).where(table.c.source_id.in_(ids))
+                hit = session.execute(counted).scalar()
+                if hit:
+                    found.append(name)
+        if len(found) == 1:
+            return found[0]
+        log.warning("%s: cannot tell which table the deleted ids %s belong to (found in %s); declare "
+                    "ConnectorSpec.object_tables", spec.kind, ids[:3], found or "no table")
+        return None
+
+    # -- cursor and lease ---------------------------------------------------------------------------------
+
+    def read_cursor(self, connection: str, object_name: str) -> Cursor:
+        table = cache_table("sync_cursor")
+        with self.db.session() as session:
+            row = session.execute(select(*[table.c[name] for name in CURSOR_FIELDS]).where(
+                table.c.connection == connection, table.c.object == object_name)).first()
+        if row is None:
+            return Cursor()
+        return Cursor(**{name: row._mapping[name] for name in CURSOR_FIELDS})
+
+    def _save_cursor(self, conn: Connection, connection: str, object_name: str, cursor: Cursor, records: int,
+                     now: datetime) -> None:
+        table = cache_table("sync_cursor")
+        values: dict[str, Any] = {name: getattr(cursor, name) for name in CURSOR_FIELDS}
+        values.update(records_synced=table.c.records_synced + records, updated_at=now,
+                      lease_expires_at=now + self.lease)
+        conn.execute(update(table).where(table.c.connection == connection, table.c.object == object_name)
+                     .values(**values))
+
+    def acquire_lease(self, connection: str, object_name: str) -> str | None:
+        """Take the object's lease; return None when taken, else who holds it."""
+        table = cache_table("sync_cursor")
+        now = self.clock()
+        with self.db.write_connection() as conn:
+            self._ensure_cursor_row(conn, connection, object_name)
+            holder, expires = conn.execute(select(table.c.lease_owner, table.c.lease_expires_at).where(
+                table.c.connection == connection, table.c.object == object_name)).one()
+            free = holder is None or holder == self.owner or expires is None or expires < now or _is_dead(holder)
+            if not free:
+                return f"{holder} (lease until {expires:%Y-%m-%d %H:%M:%S} UTC)"
+            taken = conn.execute(update(table).where(
+                table.c.connection == connection, table.c.object == object_name,
+                (table.c.lease_owner.is_(None)) | (table.c.lease_owner == holder),
+            ).values(lease_owner=self.owner, lease_expires_at=now + self.lease)).rowcount
+        return None if taken == 1 else "another process"
+
+    def release_lease(self, conn: Connection, connection: str, object_name: str) -> None:
+        table = cache_table("sync_cursor")
+        conn.execute(update(table).where(table.c.connection == connection, table.c.object == object_name,
+                                         table.c.lease_owner == self.owner)
+                     .values(lease_owner=None, lease_expires_at=None))
+
+    def _ensure_cursor_row(self, conn: Connection, connection: str, object_name: str) -> None:
+        table = cache_table("sync_cursor")
+        exists = conn.execute(select(table.c.id).where(table.c.connection == connection,
+                                                       table.c.object == object_name)).first()
+        if exists is None:
+            conn.execute(table.insert().values(connection=connection, object=object_name, initial_load_done=False,
+                                               records_synced=0))
+
+    # -- sync_run -----------------------------------------------------------------------------------------
+
+    def _start_run(self, connection: str, object_name: str) -> int:
+        table = cache_table("sync_run")
+        with self.db.write_connection() as conn:
+            result = conn.execute(table.insert().values(connection=connection, object=object_name,
+                                                        started_at=self.clock(), status="running", records=0,
+                                                        deleted=0, quarantined=0))
+            return int(result.inserted_primary_key[0])
+
+    def _count_run(self, conn: Connection, run_id: int, records: int, deleted: int, quarantined: int) -> None:
+        table = cache_table("sync_run")
+        conn.execute(update(table).where(table.c.id == run_id).values(
+            records=table.c.records + records, deleted=table.c.deleted + deleted,
+            quarantined=table.c.quarantined + quarantined))
+
+    def _finish(self, connection: str, object_name: str, run_id: int, counters: _Run, status: str,
+                message: str | None) -> None:
+        runs, cursors = cache_table("sync_run"), cache_table("sync_cursor")
+        now = self.clock()
+        with self.db.write_connection() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=now, status=status, error=message))
+            conn.execute(update(cursors).where(cursors.c.connection == connection, cursors.c.object == object_name)
+                         .values(last_run_at=now, last_error=message))
+            self.release_lease(conn, connection, object_name)
+
+    # -- reconciliation -----------------------------------------------------------------------------------
+
+    def _reconcile_due(self, connector: Connector, spec: ConnectorSpec, context: SyncContext, writer: CacheWriter,
+                       synced_ok: Sequence[str], every: timedelta) -> None:
+        due = [name for name in synced_ok
+               if name in spec.object_tables and self._reconcile_is_due(context, name, every)]
+        for table_name in sorted({spec.object_tables[name] for name in due}, key=TABLE_ORDER.index):
+            feeders = [name for name, table in spec.object_tables.items() if table == table_name]
+            try:
+                marked = self.reconcile_table(connector, context, writer, table_name, feeders)
+            except SyncStopped as stop:
+                log.warning("%s: reconciliation of %s stopped: %s", context.connection, table_name, stop)
+                continue
+            except Exception as error:  # a failed reconciliation leaves the cache as it was
+                log.error("%s: reconciliation of %s failed: %s", context.connection, table_name, _describe(error))
+                continue
+            log.info("%s: reconciliation of %s marked %d rows deleted", context.connection, table_name, marked)
+            self._mark_reconciled(context.connection, feeders)
+
+    def _reconcile_is_due(self, context: SyncContext, object_name: str, every: timedelta) -> bool:
+        if context.full:
+            return True
+        table = cache_table("sync_cursor")
+        with self.db.session() as session:
+            last = session.execute(select(table.c.last_reconciled_at).where(
+                table.c.connection == context.connection, table.c.object == object_name)).scalar()
+        return last is None or last <= self.clock() - every
+
+    def reconcile_table(self, connector: Connector, context: SyncContext, writer: CacheWriter, table_name: str,
+                        feeders: Sequence[str]) -> int:
+        """Mark deleted every row of ``table_name`` whose id none of ``feeders`` reports live any more.
+
+        The live ids stream into a temporary table in batches (flat memory), then one UPDATE compares.
+        """
+        with self.db.engine.connect() as conn:
+            conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS kpi_live_ids (source_id VARCHAR(100) PRIMARY KEY)"))
+            conn.execute(text("DELETE FROM kpi_live_ids"))
+            conn.commit()
+            live = 0
+            for batch in _batched(_all_ids(connector, feeders, context), RECONCILE_BATCH):
+                live += len(batch)
+                conn.execute(_insert_ids(self.db.dialect), [{"source_id": source_id} for source_id in batch])
+                conn.commit()
+            if live == 0:
+                conn.execute(text("DROP TABLE kpi_live_ids"))
+                conn.commit()
+                log.warning("%s: %s reported no live ids; reconciliation of %s skipped rather than emptying it",
+                            context.connection, "/".join(feeders), table_name)
+                return 0
+            doomed = (f"SELECT d.source_id FROM {table_name} d WHERE d.connection = :connection AND NOT EXISTS "
+                      f"(SELECT 1 FROM kpi_live_ids l WHERE l.source_id = d.source_id)")
+            ids = [row[0] for row in conn.execute(text(doomed), {"connection": context.connection})]
+            conn.execute(text("DROP TABLE kpi_live_ids"))
+            conn.commit()
+        if not ids:
+            return 0
+        with self.db.write_connection() as write:
+            return writer.mark_deleted(write, table_name, ids)
+
+    def _mark_reconciled(self, connection: str, objects: Iterable[str]) -> None:
+        table = cache_table("sync_cursor")
+        with self.db.write_connection() as conn:
+            conn.execute(update(table).where(table.c.connection == connection, table.c.object.in_(list(objects)))
+                         .values(last_reconciled_at=self.clock()))
+
+
+def _all_ids(connector: Connector, objects: Sequence[str], context: SyncContext) -> Iterator[str]:
+    for name in objects:
+        yield from connector.all_ids(name, context)
+
+
+def _insert_ids(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return text("INSERT INTO kpi_live_ids (source_id) VALUES (:source_id) ON CONFLICT DO NOTHING")
+    return text("INSERT OR IGNORE INTO kpi_live_ids (source_id) VALUES (:source_id)")
+
+
+def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _tables_of(spec: ConnectorSpec, objects: Sequence[str], seen: Mapping[str, str]) -> list[str]:
+    names = {spec.object_tables.get(name) or seen.get(name) for name in objects}
+    return [name for name in TABLE_ORDER if name in names]
+
+
+def _is_dead(holder: str) -> bool:
+    """A lease owner on this host whose process is gone (killed mid-run) holds nothing any more."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _describe(error: BaseException) -> str:
+    text_ = str(error).strip() or type(error).__name__
+    return text_ if len(text_) < 2000 else text_[:2000] + "…"
+
+
+def records_by_table(records: Iterable[CrmRecord]) -> dict[str, int]:
+    """How many records of each cache table (for summaries and tests)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        name = table_of(record)
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+

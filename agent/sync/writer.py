@@ -1,0 +1,601 @@
+"""Writing normalized records into the cache: bulk upserts, set-based key resolution and derived values.
+
+One page is written by :meth:`CacheWriter.write_page` inside the engine's transaction (the same one that
+moves the cursor).  Every table is written with one ``INSERT .. ON CONFLICT (connection, source_id) DO
+UPDATE`` executed for the whole batch (SQLAlchemy Core, SQLite and PostgreSQL alike) — never a per-row ORM
+loop — and references are resolved afterwards by ``UPDATE`` statements restricted to the page's rows:
+``account_source_id`` → ``account_id`` through the parent's unique ``(connection, source_id)`` index.
+
+Derived here, where the connector could not say it:
+
+- ``crm_user`` → ``rep`` by email (lower-cased): one rep per email across connections; the rep's team is
+  the config team that lists the email, else the CRM team (role) of the user.
+- ``opportunity.closed_at``: the connector's value, else the entry into a closed stage (stage history),
+  else the end of the close date's local day in the org timezone.
+- ``opportunity.probability``: the deal's own, else its stage's default.
+- ``amount_home`` (deals, stage history, line items): from the connection's currency rates (a dated rate
+  covering the close date, else the current one) when the connector gave only ``amount`` and ``currency``.
+- Activities that Salesforce moved from a lead to its contact at conversion are linked back to the lead
+  (``lead_source_id``) when they were created before the conversion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Table, bindparam, text
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+import agent.models  # noqa: F401  (registers the cache tables on SQLModel.metadata)
+from agent.config import TeamConfig
+from agent.sync.connector import Page
+from agent.sync.records import RECORD_TABLES, CrmRecord, QuarantinedItem, UserRecord
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 2000
+"""Rows per executed statement and ids per ``IN`` list: far below SQLite's variable limit (32,766)."""
+CONFIG_CONNECTION = "config"
+"""The ``connection`` of teams defined in the agent's config (``[teams]``)."""
+
+# Tables in the order a page's records are written: parents before the rows that point at them.
+TABLE_ORDER = (
+    "team", "crm_user", "pipeline", "stage", "product", "currency_rate", "account", "contact", "lead",
+    "opportunity", "line_item", "stage_history", "activity", "contract",
+)
+
+OWNER = ("owner_rep_id", "crm_user", "owner_source_id")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A resolved key: ``id_column`` of the row is the ``id`` of ``parent`` whose source_id is ``source_column``
+    (for owners: the ``rep_id`` of the crm_user)."""
+
+    id_column: str
+    parent: str
+    source_column: str
+
+    @property
+    def parent_key(self) -> str:
+        return "rep_id" if self.parent == "crm_user" else "id"
+
+
+def _refs(*triples: tuple[str, str, str]) -> tuple[Reference, ...]:
+    return tuple(Reference(*triple) for triple in triples)
+
+
+REFERENCES: dict[str, tuple[Reference, ...]] = {
+    "stage": _refs(("pipeline_id", "pipeline", "pipeline_source_id")),
+    "account": _refs(OWNER),
+    "contact": _refs(("account_id", "account", "account_source_id"), OWNER),
+    "lead": _refs(OWNER, ("converted_contact_id", "contact", "converted_contact_source_id"),
+                  ("converted_opportunity_id", "opportunity", "converted_opportunity_source_id")),
+    "opportunity": _refs(("account_id", "account", "account_source_id"), OWNER,
+                         ("pipeline_id", "pipeline", "pipeline_source_id"), ("stage_id", "stage", "stage_source_id")),
+    "line_item": _refs(("opportunity_id", "opportunity", "opportunity_source_id"),
+                       ("product_id", "product", "product_source_id")),
+    "stage_history": _refs(("opportunity_id", "opportunity", "opportunity_source_id"),
+                           ("stage_id", "stage", "stage_source_id")),
+    "activity": _refs(OWNER, ("lead_id", "lead", "lead_source_id"), ("contact_id", "contact", "contact_source_id"),
+                      ("opportunity_id", "opportunity", "opportunity_source_id"),
+                      ("account_id", "account", "account_source_id")),
+    "contract": _refs(("account_id", "account", "account_source_id"),
+                      ("opportunity_id", "opportunity", "opportunity_source_id")),
+}
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """What the writer needs to know about the connection it writes for."""
+
+    connection: str
+    home_currency: str = "USD"
+    timezone: str = "UTC"
+    config_teams: Mapping[str, TeamConfig] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def config_team_of(self) -> dict[str, str]:
+        """Member email (lower-case) → config team key; a member of two teams belongs to the first listed."""
+        owners: dict[str, str] = {}
+        for key, team in self.config_teams.items():
+            for email in team.members:
+                owners.setdefault(email.lower(), key)
+        return owners
+
+
+@dataclass
+class PageCounts:
+    written: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    tables: set[str] = field(default_factory=set)
+
+
+def table_of(record: CrmRecord) -> str:
+    """The cache table of a record; a connector's subclass of a record type goes where its base goes."""
+    for kind in type(record).__mro__:
+        if kind in RECORD_TABLES:
+            return RECORD_TABLES[kind]  # type: ignore[index]
+    raise TypeError(f"{type(record).__name__} is not a normalized record type (see agent/sync/records.py)")
+
+
+def cache_table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+@cache
+def _string_lengths(name: str) -> dict[str, int]:
+    lengths = {}
+    for column in cache_table(name).columns:
+        length = getattr(column.type, "length", None)
+        if isinstance(length, int):
+            lengths[column.name] = length
+    return lengths
+
+
+@cache
+def _record_columns(kind: type[CrmRecord], table_name: str) -> tuple[str, ...]:
+    """The record's fields that are columns of its table (UserRecord.manager_source_id, say, is not)."""
+    columns = set(cache_table(table_name).columns.keys())
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name in columns)
+
+
+def _batches(items: Sequence[Any], size: int = BATCH_ROWS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def end_of_local_day(day: date, zone: ZoneInfo) -> datetime:
+    """The last instant of ``day`` in ``zone``, in UTC: where a date-only close lands."""
+    return datetime.combine(day, time.max, zone).astimezone(UTC)
+
+
+class CacheWriter:
+    """Writes pages of one connection's records; stateless apart from compiled statements."""
+
+    def __init__(self, dialect: str, settings: WriterSettings) -> None:
+        self.dialect = dialect
+        self.settings = settings
+        self._zone = settings.zone
+        self._team_of = settings.config_team_of()
+        self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    # -- pages -------------------------------------------------------------------------------------------
+
+    def write_page(self, conn: Connection, object_name: str, page: Page, now: datetime,
+                   deleted_table: str | None = None) -> PageCounts:
+        """Upsert the page's records, mark its deletions, keep its quarantined records; one transaction."""
+        counts = PageCounts()
+        grouped = self._group(page.records)
+        for table_name in sorted(grouped, key=_table_rank):
+            records = grouped[table_name]
+            self.upsert(conn, table_name, records)
+            counts.written += len(records)
+            counts.tables.add(table_name)
+        landed = [record.source_id for records in grouped.values() for record in records]
+        self.release_quarantined(conn, object_name, landed)
+        if page.deleted_ids and deleted_table is not None:
+            counts.deleted = self.mark_deleted(conn, deleted_table, page.deleted_ids)
+            counts.tables.add(deleted_table)
+        if page.quarantined:
+            counts.quarantined = self.quarantine(conn, object_name, page.quarantined, now)
+        return counts
+
+    def _group(self, records: Iterable[CrmRecord]) -> dict[str, list[CrmRecord]]:
+        grouped: dict[str, dict[str, CrmRecord]] = {}
+        for record in records:
+            # A record twice in one statement breaks PostgreSQL's ON CONFLICT; the later version wins.
+            grouped.setdefault(table_of(record), {})[record.source_id] = record
+        return {name: list(by_id.values()) for name, by_id in grouped.items()}
+
+    # -- upserts -----------------------------------------------------------------------------------------
+
+    def upsert(self, conn: Connection, table_name: str, records: Sequence[CrmRecord]) -> None:
+        """Insert or update ``records`` (all of one table), then resolve keys and derive values for them."""
+        by_kind: dict[type[CrmRecord], list[CrmRecord]] = {}
+        for record in records:
+            by_kind.setdefault(type(record), []).append(record)
+        for kind, same_kind in by_kind.items():
+            columns = _record_columns(kind, table_name)
+            rows = [self._row(table_name, columns, record) for record in same_kind]
+            for batch in _batches(rows):
+                conn.execute(self._upsert_statement(table_name, tuple(batch[0])), list(batch))
+        source_ids = [record.source_id for record in records]
+        self._after_upsert(conn, table_name, records, source_ids)
+
+    def _row(self, table_name: str, columns: tuple[str, ...], record: CrmRecord) -> dict[str, Any]:
+        row = {name: getattr(record, name) for name in columns}
+        row["connection"] = self.settings.connection
+        for name, length in _string_lengths(table_name).items():
+            value = row.get(name)
+            if isinstance(value, str) and len(value) > length:
+                row[name] = value[:length]  # PostgreSQL refuses an over-long varchar; keep the record
+        deriver = _DERIVED_ON_ROW.get(table_name)
+        if deriver is not None:
+            deriver(self, row)
+        return row
+
+    def _upsert_statement(self, table_name: str, columns: tuple[str, ...]) -> Any:
+        key = (table_name, columns)
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._build_upsert(cache_table(table_name), columns, ("connection", "source_id"))
+            self._statements[key] = statement
+        return statement
+
+    def _build_upsert(self, table: Table, columns: Sequence[str], conflict: Sequence[str],
+                      update: Mapping[str, Any] | None = None) -> Any:
+        insert = _dialect_insert(self.dialect)(table)
+        assignments = update if update is not None else {
+            name: insert.excluded[name] for name in columns if name not in (*conflict, "id")
+        }
+        if not assignments:
+            return insert.on_conflict_do_nothing(index_elements=list(conflict))
+        return insert.on_conflict_do_update(index_elements=list(conflict), set_=dict(assignments))
+
+    # -- derived on the row (Python, before the insert) ------------------------------------------------
+
+    def _derive_opportunity(self, row: dict[str, Any]) -> None:
+        if row.get("closed_at") is None and row.get("is_closed") and row.get("close_date") is not None:
+            row["closed_at"] = end_of_local_day(row["close_date"], self._zone)
+        self._home_amount(row, "amount", "amount_home")
+
+    def _derive_line_item(self, row: dict[str, Any]) -> None:
+        if row.get("net_total") is None and row.get("unit_price") is not None:
+            row["net_total"] = row["unit_price"] * (row.get("quantity") or 0)
+        self._home_amount(row, "net_total", "net_total_home")
+        if row.get("list_total_home") is None and row.get("list_price") is not None and self._is_home(row):
+            row["list_total_home"] = row["list_price"] * (row.get("quantity") or 0)
+
+    def _home_amount(self, row: dict[str, Any], amount: str, home: str) -> None:
+        if row.get(home) is None and row.get(amount) is not None and self._is_home(row):
+            row[home] = row[amount]
+
+    def _is_home(self, row: Mapping[str, Any]) -> bool:
+        return row.get("currency") in (None, self.settings.home_currency)
+
+    # -- derived in SQL (after the upsert, restricted to the page's rows) -------------------------------
+
+    def _after_upsert(self, conn: Connection, table_name: str, records: Sequence[CrmRecord],
+                      source_ids: Sequence[str]) -> None:
+        self.resolve(conn, table_name, source_ids)
+        if table_name == "crm_user":
+            self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
+        elif table_name == "opportunity":
+            self._derive_opportunities(conn, records, source_ids)
+        elif table_name == "stage_history":
+            self._stage_history_amounts(conn, records)
+            self._closed_at_from_history(conn, source_ids)
+        elif table_name == "line_item":
+            self._amount_home_from_rates(conn, "line_item", "net_total", "net_total_home", source_ids)
+            self._amount_home_from_rates(conn, "line_item", "(list_price * quantity)", "list_total_home", source_ids)
+            self._monthly_value(conn, source_ids)
+        elif table_name == "activity":
+            self._link_moved_activities(conn, source_ids)
+        elif table_name == "lead":
+            self._link_activities_of_converted_leads(conn, source_ids)
+        elif table_name == "contract":
+            self._contract_owners(conn, records)
+
+    def resolve(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> None:
+        """Set the page's ``*_id`` columns from their ``*_source_id`` in one UPDATE per batch."""
+        references = REFERENCES.get(table_name, ())
+        if not references:
+            return
+        assignments = ", ".join(f"{ref.id_column} = {_lookup(table_name, ref)}" for ref in references)
+        statement = _in_page(f"UPDATE {table_name} SET {assignments}", table_name)
+        self._run_for_ids(conn, statement, source_ids)
+
+    def resolve_dangling(self, conn: Connection) -> None:
+        """Resolve keys whose parent arrived after the row (a deal's account created mid-run, a lead's
+        opportunity synced after the lead): once per run, only rows still unresolved."""
+        for table_name, references in REFERENCES.items():
+            for ref in references:
+                conn.execute(text(
+                    f"UPDATE {table_name} SET {ref.id_column} = {_lookup(table_name, ref)} "
+                    f"WHERE connection = :connection AND {ref.id_column} IS NULL AND {ref.source_column} IS NOT NULL"
+                ), {"connection": self.settings.connection})
+
+    def _run_for_ids(self, conn: Connection, statement: Any, source_ids: Sequence[str], **params: Any) -> None:
+        for batch in _batches(list(source_ids)):
+            conn.execute(statement, {"connection": self.settings.connection, "ids": list(batch), **params})
+
+    # -- users and reps ----------------------------------------------------------------------------------
+
+    def _map_users_to_reps(self, conn: Connection, users: Sequence[UserRecord]) -> None:
+        with_email = [user for user in users if user.email]
+        if not with_email:
+            return
+        reps = {}
+        for user in with_email:
+            reps[user.email.strip().lower()] = {  # type: ignore[union-attr]
+                "email": user.email.strip().lower(), "name": (user.name or user.email)[:200],  # type: ignore[union-attr]
+                "active": user.active, "region": user.region, "timezone": user.timezone,
+            }
+        rep = cache_table("rep")
+        insert = _dialect_insert(self.dialect)(rep)
+        update = {"name": insert.excluded["name"], "active": insert.excluded["active"],
+                  "region": _coalesce(insert.excluded["region"], rep.c.region),
+                  "timezone": _coalesce(insert.excluded["timezone"], rep.c.timezone)}
+        statement = insert.on_conflict_do_update(index_elements=["email"], set_=update)
+        for batch in _batches(list(reps.values())):
+            conn.execute(statement, list(batch))
+        self._run_for_ids(conn, _in_page(
+            "UPDATE crm_user SET rep_id = (SELECT r.id FROM rep r WHERE r.email = lower(trim(crm_user.email)))",
+            "crm_user"), [user.source_id for user in with_email])
+        self._assign_teams(conn, with_email)
+
+    def _assign_teams(self, conn: Connection, users: Sequence[UserRecord]) -> None:
+        config_rows, crm_rows, manager_rows = [], [], []
+        for user in users:
+            email = user.email.strip().lower()  # type: ignore[union-attr]
+            if email in self._team_of:
+                config_rows.append({"email": email, "team": self._team_of[email], "config": CONFIG_CONNECTION})
+            else:
+                crm_rows.append({"email": email, "team": user.team_source_id, "config": self.settings.connection})
+            if user.manager_source_id:
+                manager_rows.append({"email": email, "manager": user.manager_source_id,
+                                     "connection": self.settings.connection})
+        team_update = text("UPDATE rep SET team_id = (SELECT t.id FROM team t WHERE t.connection = :config "
+                           "AND t.source_id = :team) WHERE email = :email")
+        for rows in (config_rows, crm_rows):
+            if rows:
+                conn.execute(team_update, rows)
+        if manager_rows:
+            conn.execute(text("UPDATE rep SET manager_rep_id = (SELECT u.rep_id FROM crm_user u WHERE "
+                              "u.connection = :connection AND u.source_id = :manager) WHERE email = :email"),
+                         manager_rows)
+
+    def apply_config_teams(self, conn: Connection) -> None:
+        """Write the config's teams (connection ``config``) and put their members' reps in them."""
+        if not self.settings.config_teams:
+            return
+        rows = [{"connection": CONFIG_CONNECTION, "source_id": key, "name": team.name, "region": team.region}
+                for key, team in self.settings.config_teams.items()]
+        conn.execute(self._build_upsert(cache_table("team"), tuple(rows[0]), ("connection", "source_id")), rows)
+        members = [{"email": email, "team": key, "config": CONFIG_CONNECTION} for email, key in self._team_of.items()]
+        conn.execute(text("UPDATE rep SET team_id = (SELECT t.id FROM team t WHERE t.connection = :config "
+                          "AND t.source_id = :team) WHERE email = :email"), members)
+        managers = [{"team": key, "manager": team.manager.lower(), "config": CONFIG_CONNECTION}
+                    for key, team in self.settings.config_teams.items() if team.manager]
+        if managers:
+            conn.execute(text("UPDATE team SET manager_rep_id = (SELECT r.id FROM rep r WHERE r.email = :manager) "
+                              "WHERE connection = :config AND source_id = :team"), managers)
+
+    # -- deals ------------------------------------------------------------------------------------------
+
+    def _derive_opportunities(self, conn: Connection, records: Sequence[CrmRecord], source_ids: Sequence[str]) -> None:
+        self._run_for_ids(conn, _in_page(
+            "UPDATE opportunity SET probability = "
+            "(SELECT s.probability FROM stage s WHERE s.id = opportunity.stage_id)",
+            "opportunity", "AND probability IS NULL"), source_ids)
+        self._amount_home_from_rates(conn, "opportunity", "amount", "amount_home", source_ids)
+        without_closed_at = [r.source_id for r in records if getattr(r, "closed_at", None) is None]
+        self._run_for_ids(conn, _in_page(
+            f"UPDATE opportunity SET closed_at = COALESCE({_CLOSED_STAGE_ENTRY}, closed_at)",
+            "opportunity", "AND is_closed = TRUE"), without_closed_at)
+
+    def _closed_at_from_history(self, conn: Connection, source_ids: Sequence[str]) -> None:
+        statement = text(
+            f"UPDATE opportunity SET closed_at = {_CLOSED_STAGE_ENTRY} WHERE is_closed = TRUE AND id IN "
+            "(SELECT h.opportunity_id FROM stage_history h WHERE h.connection = :connection "
+            "AND h.source_id IN :ids) AND EXISTS (SELECT 1 FROM stage_history h JOIN stage s ON s.id = h.stage_id "
+            "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)"
+        ).bindparams(bindparam("ids", expanding=True))
+        self._run_for_ids(conn, statement, source_ids)
+
+    def _amount_home_from_rates(self, conn: Connection, table_name: str, amount_sql: str, home: str,
+                                source_ids: Sequence[str]) -> None:
+        """``home = amount / rate`` for the page's rows the connector left without a home amount."""
+        on_date = "close_date" if "close_date" in cache_table(table_name).columns else "NULL"
+        statement = _in_page(
+            f"UPDATE {table_name} SET {home} = {amount_sql} / ({_rate_sql(table_name, 'currency', on_date)})",
+            table_name, f"AND {home} IS NULL AND {amount_sql} IS NOT NULL AND currency IS NOT NULL")
+        self._run_for_ids(conn, statement, source_ids)
+
+    def _stage_history_amounts(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
+        """Stage history keeps only the home amount: convert what the connector sent with the deal's rate."""
+        rows = [{"connection": self.settings.connection, "sid": r.source_id, "amount": r.amount,  # type: ignore[attr-defined]
+                 "currency": r.currency}  # type: ignore[attr-defined]
+                for r in records if getattr(r, "amount_home", None) is None and getattr(r, "amount", None) is not None]
+        if not rows:
+            return
+        currency = ("COALESCE(:currency, (SELECT o.currency FROM opportunity o WHERE o.id = "
+                    "stage_history.opportunity_id))")
+        conn.execute(text(
+            f"UPDATE stage_history SET amount_home = CASE WHEN {currency} IS NULL OR {currency} = :home "
+            f"THEN :amount ELSE :amount / ({_rate_sql('stage_history', currency, 'close_date')}) END "
+            "WHERE connection = :connection AND source_id = :sid"
+        ), [{**row, "home": self.settings.home_currency} for row in rows])
+
+    def _monthly_value(self, conn: Connection, source_ids: Sequence[str]) -> None:
+        self._run_for_ids(conn, _in_page(
+            "UPDATE line_item SET monthly_value_home = net_total_home / recurring_term_months", "line_item",
+            "AND monthly_value_home IS NULL AND net_total_home IS NOT NULL AND recurring_term_months > 0"),
+            source_ids)
+
+    def _contract_owners(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
+        """Contracts keep no owner source id: resolve the record's owner now, else the account's owner."""
+        rows = [{"connection": self.settings.connection, "sid": r.source_id,
+                 "owner": getattr(r, "owner_source_id", None)} for r in records]
+        conn.execute(text(
+            "UPDATE contract SET owner_rep_id = COALESCE((SELECT u.rep_id FROM crm_user u WHERE "
+            "u.connection = :connection AND u.source_id = :owner), (SELECT a.owner_rep_id FROM account a "
+            "WHERE a.id = contract.account_id)) WHERE connection = :connection AND source_id = :sid"), rows)
+
+    # -- leads and their activities ----------------------------------------------------------------------
+
+    def _link_moved_activities(self, conn: Connection, source_ids: Sequence[str]) -> None:
+        self._run_for_ids(conn, _in_page(
+            f"UPDATE activity SET lead_source_id = {_MOVED_FROM_LEAD.format(column='source_id')}, "
+            f"lead_id = {_MOVED_FROM_LEAD.format(column='id')}", "activity",
+            "AND lead_source_id IS NULL AND contact_id IN (SELECT l.converted_contact_id FROM lead l "
+            "WHERE l.connection = :connection AND l.converted_contact_id IS NOT NULL)"), source_ids)
+
+    def _link_activities_of_converted_leads(self, conn: Connection, source_ids: Sequence[str]) -> None:
+        statement = text(
+            "UPDATE activity SET lead_source_id = (SELECT l.source_id FROM lead l WHERE l.id = :lead_id), "
+            "lead_id = :lead_id WHERE contact_id = :contact_id AND lead_source_id IS NULL "
+            "AND created_at <= :converted_at"
+        ).bindparams(bindparam("converted_at", type_=cache_table("lead").c.converted_at.type))
+        lead = cache_table("lead")
+        for batch in _batches(list(source_ids)):
+            found = conn.execute(
+                lead.select().with_only_columns(lead.c.id, lead.c.converted_contact_id, lead.c.converted_at)
+                .where(lead.c.connection == self.settings.connection, lead.c.source_id.in_(list(batch)),
+                       lead.c.converted_contact_id.is_not(None), lead.c.converted_at.is_not(None))
+            ).all()
+            rows = [{"lead_id": row[0], "contact_id": row[1], "converted_at": row[2]} for row in found]
+            if rows:
+                conn.execute(statement, rows)
+
+    # -- deletes and quarantine --------------------------------------------------------------------------
+
+    def mark_deleted(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> int:
+        """Mark rows deleted in the CRM (purged at the end of the run); tables without ``is_deleted``
+        (teams, stages, users...) lose the rows at once.  Returns how many rows matched."""
+        has_flag = "is_deleted" in cache_table(table_name).columns
+        total = 0
+        for batch in _batches(list(dict.fromkeys(source_ids))):
+            params = {"connection": self.settings.connection, "ids": list(batch)}
+            if has_flag:
+                statement = _in_page(f"UPDATE {table_name} SET is_deleted = TRUE", table_name)
+                total += conn.execute(statement, params).rowcount
+            else:
+                doomed = (f"SELECT d.id FROM {table_name} d WHERE d.connection = :connection "
+                          "AND d.source_id IN :ids")
+                total += self._remove(conn, table_name, doomed, params, expanding=True)
+        return total
+
+    def purge_deleted(self, conn: Connection, table_names: Iterable[str]) -> int:
+        """Delete the rows marked deleted, so what the CRM deleted or erased is not kept forever."""
+        purged = 0
+        for table_name in table_names:
+            if "is_deleted" not in cache_table(table_name).columns:
+                continue
+            doomed = f"SELECT d.id FROM {table_name} d WHERE d.connection = :connection AND d.is_deleted = TRUE"
+            purged += self._remove(conn, table_name, doomed, {"connection": self.settings.connection})
+        return purged
+
+    def _remove(self, conn: Connection, table_name: str, doomed: str, params: Mapping[str, Any], *,
+                expanding: bool = False) -> int:
+        """Delete the rows ``doomed`` selects; references to them become NULL (the ``*_source_id`` stays),
+        and rows that cannot exist without them (a pipeline snapshot of an erased deal) go too."""
+
+        def run(sql: str) -> int:
+            statement = text(sql)
+            if expanding:
+                statement = statement.bindparams(bindparam("ids", expanding=True))
+            return conn.execute(statement, dict(params)).rowcount
+
+        for child, column in _children_of(table_name):
+            if column.nullable:
+                run(f"UPDATE {child} SET {column.name} = NULL WHERE {column.name} IN ({doomed})")
+            else:
+                run(f"DELETE FROM {child} WHERE {column.name} IN ({doomed})")
+        return run(f"DELETE FROM {table_name} WHERE id IN ({doomed})")
+
+    def quarantine(self, conn: Connection, object_name: str, items: Sequence[QuarantinedItem], now: datetime) -> int:
+        rows = {}
+        for item in items:
+            payload = json.dumps(item.payload, default=str, sort_keys=True)
+            source_id = item.source_id or "(no id) " + hashlib.sha1(payload.encode()).hexdigest()[:16]
+            rows[source_id] = {"connection": self.settings.connection, "object": object_name,
+                               "source_id": source_id[:100], "reason": item.reason, "payload": payload,
+                               "first_seen_at": now, "last_seen_at": now}
+        table = cache_table("quarantined_record")
+        insert = _dialect_insert(self.dialect)(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=["connection", "object", "source_id"],
+            set_={"reason": insert.excluded["reason"], "payload": insert.excluded["payload"],
+                  "last_seen_at": insert.excluded["last_seen_at"]})
+        conn.execute(statement, list(rows.values()))
+        return len(rows)
+
+    def release_quarantined(self, conn: Connection, object_name: str, source_ids: Sequence[str]) -> None:
+        """A record that lands after being quarantined is no longer a problem."""
+        table = cache_table("quarantined_record")
+        for batch in _batches(list(source_ids)):
+            conn.execute(table.delete().where(table.c.connection == self.settings.connection,
+                                              table.c.object == object_name, table.c.source_id.in_(list(batch))))
+
+
+_DERIVED_ON_ROW = {
+    "opportunity": CacheWriter._derive_opportunity,
+    "line_item": CacheWriter._derive_line_item,
+}
+
+_CLOSED_STAGE_ENTRY = (
+    "(SELECT MAX(h.entered_at) FROM stage_history h JOIN stage s ON s.id = h.stage_id "
+    "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)"
+)
+
+_MOVED_FROM_LEAD = (
+    "(SELECT l.{column} FROM lead l WHERE l.connection = activity.connection AND "
+    "l.converted_contact_id = activity.contact_id AND l.converted_at IS NOT NULL AND "
+    "activity.created_at <= l.converted_at ORDER BY l.converted_at, l.id LIMIT 1)"
+)
+
+
+def _table_rank(name: str) -> int:
+    return TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
+
+
+def _lookup(table_name: str, ref: Reference) -> str:
+    return (f"(SELECT p.{ref.parent_key} FROM {ref.parent} p WHERE p.connection = {table_name}.connection "
+            f"AND p.source_id = {table_name}.{ref.source_column})")
+
+
+def _in_page(statement: str, table_name: str, extra: str = "") -> Any:
+    """``statement`` limited to the rows of one connection whose source_id is in ``:ids`` (expanding)."""
+    sql = f"{statement} WHERE {table_name}.connection = :connection AND {table_name}.source_id IN :ids {extra}"
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def _rate_sql(table_name: str, currency: str, on_date: str) -> str:
+    """Units of ``currency`` per home unit: the dated rate covering ``on_date``, else the current one."""
+    dated = (f"(SELECT r.rate FROM currency_rate r WHERE r.connection = {table_name}.connection AND "
+             f"r.iso_code = {currency} AND r.start_date IS NOT NULL AND r.start_date <= {on_date} AND "
+             f"(r.end_date IS NULL OR r.end_date > {on_date}) ORDER BY r.start_date DESC LIMIT 1)")
+    current = (f"(SELECT r.rate FROM currency_rate r WHERE r.connection = {table_name}.connection AND "
+               f"r.iso_code = {currency} AND r.start_date IS NULL ORDER BY r.id LIMIT 1)")
+    return f"NULLIF(COALESCE({dated}, {current}), 0)" if on_date != "NULL" else f"NULLIF({current}, 0)"
+
+
+def _coalesce(first: Any, second: Any) -> Any:
+    from sqlalchemy import func
+
+    return func.coalesce(first, second)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+@cache
+def _children_of(table_name: str) -> tuple[tuple[str, Column[Any]], ...]:
+    children = []
+    for table in SQLModel.metadata.tables.values():
+        for column in table.columns:
+            for foreign_key in column.foreign_keys:
+                if foreign_key.column.table.name == table_name:
+                    children.append((table.name, column))
+    return tuple(children)

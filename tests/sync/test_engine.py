@@ -1,0 +1,258 @@
+"""The sync engine and writer with the in-memory reference connector, on SQLite and PostgreSQL.
+
+Every expected value is worked out by hand from the records written in the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import text
+
+from agent.config import TeamConfig
+from agent.db import Database
+from agent.sync.connector import Cursor, SyncContext
+from agent.sync.engine import SyncEngine
+from agent.sync.records import (
+    AccountRecord,
+    ActivityRecord,
+    ContactRecord,
+    CurrencyRateRecord,
+    LeadRecord,
+    OpportunityRecord,
+    PipelineRecord,
+    QuarantinedItem,
+    StageHistoryRecord,
+    StageRecord,
+    TeamRecord,
+    UserRecord,
+)
+from agent.sync.writer import WriterSettings
+from agent.testing.connectors import MemoryConnector, memory_context, memory_spec, utc
+
+T0 = utc(2025, 6, 1, 12, 0)
+NOW = utc(2026, 1, 1)
+TABLES = {"roles": "team", "users": "crm_user", "stages": "stage", "pipelines": "pipeline", "rates": "currency_rate",
+          "accounts": "account", "contacts": "contact", "leads": "lead", "deals": "opportunity",
+          "history": "stage_history", "tasks": "activity", "events": "activity"}
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def world() -> dict[str, list]:
+    return {
+        "roles": [TeamRecord(source_id="R1", name="East"), TeamRecord(source_id="R2", name="West")],
+        "users": [
+            UserRecord(source_id="U1", email="Ann@Example.com", name="Ann", team_source_id="R1",
+                       last_modified_at=at(1)),
+            UserRecord(source_id="U2", email="bob@example.com", name="Bob", team_source_id="R2",
+                       manager_source_id="U1", last_modified_at=at(2)),
+        ],
+        "pipelines": [PipelineRecord(source_id="P", name="Sales")],
+        "stages": [
+            StageRecord(source_id="Open", name="Open", pipeline_source_id="P", probability=0.25),
+            StageRecord(source_id="Won", name="Won", pipeline_source_id="P", probability=1.0, is_closed=True,
+                        is_won=True),
+        ],
+        "rates": [CurrencyRateRecord(source_id="EUR", iso_code="EUR", rate=0.8)],
+        "accounts": [AccountRecord(source_id="A1", name="Acme", owner_source_id="U1", last_modified_at=at(3))],
+        "contacts": [ContactRecord(source_id="C1", account_source_id="A1", name="Cy", last_modified_at=at(3))],
+        "leads": [LeadRecord(source_id="L1", created_at=at(-100), converted_at=at(-10),
+                             converted_contact_source_id="C1", last_modified_at=at(-10))],
+        "deals": [
+            # open, probability from its stage (0.25), amount in EUR: 800 / 0.8 = 1000 home
+            OpportunityRecord(source_id="D1", created_at=at(0), account_source_id="A1", owner_source_id="U2",
+                              pipeline_source_id="P", stage_source_id="Open", amount=800.0, currency="EUR",
+                              last_modified_at=at(4)),
+            # won, date-only close in Asia/Jakarta (UTC+7): end of 2025-06-30 local = 16:59:59.999999 UTC
+            OpportunityRecord(source_id="D2", created_at=at(0), owner_source_id="U1", stage_source_id="Won",
+                              amount=500.0, currency="USD", probability=0.9, close_date=date(2025, 6, 30),
+                              is_closed=True, is_won=True, last_modified_at=at(5)),
+            # won, and its stage history says when it entered Won
+            OpportunityRecord(source_id="D3", created_at=at(0), owner_source_id="U1", stage_source_id="Won",
+                              amount=100.0, close_date=date(2025, 7, 1), is_closed=True, is_won=True,
+                              last_modified_at=at(6)),
+        ],
+        "history": [StageHistoryRecord(source_id="H1", opportunity_source_id="D3", stage_source_id="Won",
+                                       entered_at=at(30), amount=80.0, currency="EUR")],
+        "tasks": [
+            # moved from L1 to its contact at conversion (created before it): linked back to the lead
+            ActivityRecord(source_id="T1", kind="call", contact_source_id="C1", owner_source_id="U2",
+                           created_at=at(-20), last_modified_at=at(7)),
+            # after the conversion: the contact's own
+            ActivityRecord(source_id="T2", kind="email", contact_source_id="C1", created_at=at(-5),
+                           last_modified_at=at(8)),
+        ],
+        "events": [ActivityRecord(source_id="E1", kind="meeting", owner_source_id="U1", last_modified_at=at(9))],
+    }
+
+
+def run(db: Database, connector: MemoryConnector, *, teams: dict | None = None, full: bool = False,
+        objects: list[str] | None = None, engine: SyncEngine | None = None, now: datetime = NOW,
+        reconcile_every: timedelta = timedelta(hours=24)):
+    context = memory_context("crm", now=now, full=full, timezone="Asia/Jakarta")
+    settings = WriterSettings("crm", "USD", "Asia/Jakarta", teams or {})
+    engine = engine or SyncEngine(db, clock=lambda: now)
+    return engine.sync_connection(connector, memory_spec(connector), context, settings, objects=objects,
+                                  reconcile_every=reconcile_every)
+
+
+def rows(db: Database, sql: str) -> list[tuple]:
+    with db.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_first_load_resolves_keys_maps_reps_and_derives_values(db: Database) -> None:
+    connector = MemoryConnector(world(), page_size=2, tables=TABLES)
+    teams = {"north": TeamConfig(name="North", members=["bob@example.com"])}
+    outcomes = run(db, connector, teams=teams)
+
+    assert [(o.object, o.status, o.records) for o in outcomes] == [
+        ("roles", "ok", 2), ("users", "ok", 2), ("pipelines", "ok", 1), ("stages", "ok", 2), ("rates", "ok", 1),
+        ("accounts", "ok", 1), ("contacts", "ok", 1), ("leads", "ok", 1), ("deals", "ok", 3), ("history", "ok", 1),
+        ("tasks", "ok", 2), ("events", "ok", 1)]
+    # one rep per email, lower-cased; Bob's team is the config team (config wins over his role R2), Ann's is R1
+    assert rows(db, "SELECT r.email, t.connection, t.source_id FROM rep r JOIN team t ON t.id = r.team_id "
+                    "ORDER BY r.email") == [("ann@example.com", "crm", "R1"), ("bob@example.com", "config", "north")]
+    assert rows(db, "SELECT m.email FROM rep r JOIN rep m ON m.id = r.manager_rep_id") == [("ann@example.com",)]
+    deals = rows(db, "SELECT o.source_id, a.source_id, r.email, s.source_id, p.source_id, o.probability, "
+                     "o.amount_home FROM opportunity o LEFT JOIN account a ON a.id = o.account_id "
+                     "LEFT JOIN rep r ON r.id = o.owner_rep_id LEFT JOIN stage s ON s.id = o.stage_id "
+                     "LEFT JOIN pipeline p ON p.id = o.pipeline_id ORDER BY o.source_id")
+    assert deals == [("D1", "A1", "bob@example.com", "Open", "P", 0.25, 1000.0),
+                     ("D2", None, "ann@example.com", "Won", None, 0.9, 500.0),
+                     ("D3", None, "ann@example.com", "Won", None, 1.0, 100.0)]
+    with db.session() as session:
+        found = session.execute(text("SELECT source_id, closed_at FROM opportunity WHERE is_closed = TRUE"))
+        closed = dict(found.all())
+    # D2: end of 2025-06-30 in Jakarta; D3: the stage history's entry into Won (12:30 UTC)
+    assert _instant(closed["D2"]) == datetime(2025, 6, 30, 16, 59, 59, 999999, tzinfo=UTC)
+    assert _instant(closed["D3"]) == at(30)
+    # the history's EUR 80 is 100 at 0.8 EUR per USD
+    assert rows(db, "SELECT amount_home FROM stage_history") == [(100.0,)]
+    # T1 was created before L1 converted (its contact C1), so it is the lead's; T2 came after
+    assert rows(db, "SELECT source_id, lead_source_id FROM activity ORDER BY source_id") == [
+        ("E1", None), ("T1", "L1"), ("T2", None)]
+    assert rows(db, "SELECT count(*) FROM activity a JOIN lead l ON l.id = a.lead_id") == [(1,)]
+    assert rows(db, "SELECT object, initial_load_done, records_synced, lease_owner FROM sync_cursor "
+                    "WHERE object = 'deals'") == [("deals", True, 3, None)]
+
+
+def test_a_failed_run_resumes_from_its_last_committed_page(db: Database) -> None:
+    deals = [OpportunityRecord(source_id=f"D{i}", created_at=at(0), amount=float(i), last_modified_at=at(i))
+             for i in range(1, 8)]
+    connector = MemoryConnector({"deals": deals}, page_size=3, tables=TABLES)
+    connector.fail_after = 2
+    [outcome] = run(db, connector)
+    assert (outcome.status, outcome.records, outcome.pages) == ("failed", 6, 2)
+    assert "failing after page 2" in outcome.message
+    assert rows(db, "SELECT initial_last_id, initial_load_done FROM sync_cursor") == [("D6", False)]
+    connector.fail_after = None
+    [outcome] = run(db, connector)
+    assert (outcome.status, outcome.records) == ("ok", 1)  # only D7 was left
+    assert rows(db, "SELECT count(*), count(DISTINCT source_id), sum(amount) FROM opportunity") == [(7, 7, 28.0)]
+    assert rows(db, "SELECT status, records FROM sync_run ORDER BY id") == [("failed", 6), ("ok", 1)]
+
+
+def test_steady_state_applies_updates_deletes_and_the_overlap(db: Database) -> None:
+    deals = [OpportunityRecord(source_id=f"D{i}", created_at=at(0), amount=10.0, last_modified_at=at(i))
+             for i in range(1, 5)]
+    connector = MemoryConnector({"deals": deals}, page_size=2, tables=TABLES)
+    run(db, connector)
+    cursor = SyncEngine(db).read_cursor("crm", "deals")
+    # the first load's watermark is its start (NOW) minus the overlap (0 here)
+    assert (cursor.initial_load_done, cursor.stamp) == (True, NOW)
+    later = NOW + timedelta(hours=1)
+    connector.put("deals", OpportunityRecord(source_id="D2", created_at=at(0), amount=99.0, last_modified_at=later))
+    connector.put("deals", OpportunityRecord(source_id="D3", created_at=at(0), is_deleted=True, last_modified_at=later))
+    connector.put("deals", OpportunityRecord(source_id="D9", created_at=at(0), amount=5.0, last_modified_at=later))
+    [outcome] = run(db, connector, now=later)
+    assert (outcome.records, outcome.deleted) == (2, 1)
+    # D3 was marked deleted and purged at the end of the run
+    assert rows(db, "SELECT source_id, amount FROM opportunity ORDER BY source_id") == [
+        ("D1", 10.0), ("D2", 99.0), ("D4", 10.0), ("D9", 5.0)]
+    stored = SyncEngine(db).read_cursor("crm", "deals")
+    assert (stored.stamp, stored.last_id) == (later, "D9")
+    context = SyncContext(connection="crm", home_currency="USD", timezone="UTC", overlap=timedelta(minutes=5))
+    start = SyncEngine.starting_cursor(stored, context)
+    assert (start.stamp, start.last_id) == (later - timedelta(minutes=5), None)
+
+
+def test_reconciliation_finds_hard_deletes_across_objects_of_one_table(db: Database) -> None:
+    records = {"tasks": [ActivityRecord(source_id="T1", last_modified_at=at(1)),
+                         ActivityRecord(source_id="T2", last_modified_at=at(2))],
+               "events": [ActivityRecord(source_id="E1", kind="meeting", last_modified_at=at(3))]}
+    connector = MemoryConnector(records, tables=TABLES)
+    run(db, connector)
+    connector.erase("tasks", "T2")
+    # not due yet (reconciled a moment ago): the hard delete is not noticed
+    run(db, connector, now=NOW + timedelta(hours=1))
+    assert rows(db, "SELECT source_id FROM activity ORDER BY source_id") == [("E1",), ("T1",), ("T2",)]
+    # due after 24 hours: T2 goes, and E1 (an event, absent from the tasks' ids) stays
+    run(db, connector, now=NOW + timedelta(hours=25))
+    assert rows(db, "SELECT source_id FROM activity ORDER BY source_id") == [("E1",), ("T1",)]
+
+
+def test_quarantined_records_are_kept_with_reason_until_they_land(db: Database) -> None:
+    connector = MemoryConnector({"deals": []}, tables=TABLES)
+    engine = SyncEngine(db, clock=lambda: NOW)
+    original = connector.fetch
+
+    def with_bad_record(object_name, cursor, context):
+        for page in original(object_name, cursor, context):
+            yield type(page)(cursor=page.cursor, records=page.records,
+                             quarantined=[QuarantinedItem("D7", "Amount 'abc' is not a number", {"Amount": "abc"}),
+                                          QuarantinedItem("", "no Id", {"Name": "x"})])
+
+    connector.fetch = with_bad_record  # type: ignore[method-assign]
+    [outcome] = run(db, connector, engine=engine)
+    assert outcome.quarantined == 2
+    assert rows(db, "SELECT source_id, reason, payload FROM quarantined_record WHERE source_id = 'D7'") == [
+        ("D7", "Amount 'abc' is not a number", '{"Amount": "abc"}')]
+    connector.fetch = original  # type: ignore[method-assign]
+    connector.put("deals", OpportunityRecord(source_id="D7", created_at=at(0), amount=7.0, last_modified_at=at(1)))
+    run(db, connector, full=True)
+    assert rows(db, "SELECT count(*) FROM quarantined_record WHERE source_id = 'D7'") == [(0,)]
+
+
+def test_a_live_lease_makes_the_object_busy_and_a_dead_one_is_taken_over(db: Database) -> None:
+    connector = MemoryConnector({"deals": [OpportunityRecord(source_id="D1", created_at=at(0))]}, tables=TABLES)
+    holder = SyncEngine(db, owner="elsewhere:1:abc", clock=lambda: NOW)
+    assert holder.acquire_lease("crm", "deals") is None
+    [outcome] = run(db, connector)
+    assert outcome.status == "busy" and "elsewhere:1:abc" in outcome.message
+    # a process of this host that no longer runs holds nothing
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = SyncEngine(db, owner=f"{os.uname().nodename}:{finished.stdout.strip()}:x", clock=lambda: NOW)
+    with db.write_connection() as conn:
+        conn.execute(text("UPDATE sync_cursor SET lease_owner = :owner"), {"owner": dead.owner})
+    [outcome] = run(db, connector)
+    assert outcome.status == "ok"
+
+
+def test_full_reload_starts_a_new_first_load_and_keeps_rows(db: Database) -> None:
+    connector = MemoryConnector({"deals": [OpportunityRecord(source_id="D1", created_at=at(0), amount=1.0)]},
+                                tables=TABLES)
+    run(db, connector)
+    [outcome] = run(db, connector, full=True)
+    assert (outcome.status, outcome.records) == ("ok", 1)
+    assert rows(db, "SELECT count(*) FROM opportunity") == [(1,)]
+    assert SyncEngine(db).read_cursor("crm", "deals").initial_load_done
+
+
+def test_starting_cursor_of_a_first_load_is_the_stored_one() -> None:
+    stored = Cursor(initial_last_id="X", initial_load_started_at=NOW)
+    context = SyncContext(connection="c", home_currency="USD", timezone="UTC")
+    assert SyncEngine.starting_cursor(stored, context) == stored
+
+
+def _instant(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite through a text() query returns the stored text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
