@@ -105,3 +105,18 @@ def test_bulk_errors(sf: Salesforce) -> None:
 def test_bulk_and_rest_ids_agree(sf: Salesforce) -> None:
     page = next(iter(sf.bulk2.Opportunity.query(f"SELECT Id, Name FROM Opportunity WHERE Id = '{OPP_1}'", wait=0.05)))
     assert rows(page)[1] == [OPP_1, "Opp 1"]
+
+
+def test_records_deleted_between_result_pages(tmp_path: Path, sandbox_tls_dir: Path) -> None:
+    world = build_world(tmp_path)
+    faults = "salesforce:mutate_between_pages@locator=:action=delete,count=1"
+    with running_sandbox(world, tls_dir=sandbox_tls_dir, faults=faults) as running:
+        sf = running.salesforce_client()
+        pages = list(sf.bulk2.Opportunity.query("SELECT Name FROM Opportunity WHERE Amount > 4400 ORDER BY Id",
+                                                max_records=4, wait=0.05))
+        names = [row[0] for page in pages for row in rows(page)[1:]]
+        # the job holds Opp 441..450; before the second page (after Opp 444) Opp 445 is deleted
+        assert names == ["Opp 441", "Opp 442", "Opp 443", "Opp 444", "Opp 446", "Opp 447", "Opp 448", "Opp 449",
+                         "Opp 450"]
+        assert [len(rows(page)) - 1 for page in pages] == [4, 4, 1]
+    world.close()

@@ -191,6 +191,17 @@ def test_order_by_several_fields_and_nulls(sf: Salesforce) -> None:
     assert [r["LastName"] for r in contacts] == ["Li", "Doe"]  # ascending: nulls first
 
 
+def test_fields_function(sf: Salesforce) -> None:
+    account = sf.query("SELECT FIELDS(STANDARD) FROM Account WHERE Name = 'Acme'")["records"][0]
+    assert account["Name"] == "Acme" and account["Id"] == ACCOUNT_1
+    assert "Region__c" not in account and "SystemModstamp" in account
+    custom = sf.query("SELECT FIELDS(CUSTOM) FROM Account WHERE Name = 'Acme' LIMIT 1")["records"][0]
+    assert [key for key in custom if key != "attributes"] == ["Region__c"]
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.query("SELECT FIELDS(ALL) FROM Account")
+    assert "must have a LIMIT of at most 200" in error_message(raised.value)
+
+
 def test_limit_and_offset(sf: Salesforce) -> None:
     records = sf.query("SELECT Name FROM Opportunity ORDER BY Amount LIMIT 3 OFFSET 2")["records"]
     assert [r["Name"] for r in records] == ["Opp 3", "Opp 4", "Opp 5"]
