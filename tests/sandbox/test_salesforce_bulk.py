@@ -120,3 +120,15 @@ def test_records_deleted_between_result_pages(tmp_path: Path, sandbox_tls_dir: P
                          "Opp 450"]
         assert [len(rows(page)) - 1 for page in pages] == [4, 4, 1]
     world.close()
+
+
+def test_results_of_old_jobs_expire(sf: Salesforce) -> None:
+    client = sf.bulk2.Account._client
+    job_ids = []
+    for _ in range(21):  # the sandbox keeps the results of the 20 newest completed jobs
+        job_ids.append(client.create_job("query", "SELECT Id FROM Account")["id"])
+        client.wait_for_job(job_ids[-1], True, 0.01)
+    assert client.get_query_results(job_ids[-1])["number_of_records"] == 2
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        client.get_query_results(job_ids[0])
+    assert error_code(raised.value) == "INVALIDJOB"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .service import SalesforceService
 
 JOB_PREFIX = "750"
+RETAINED_RESULTS = 20  # completed jobs whose results stay downloadable; older ones expire (disk is bounded)
 DEFAULT_MAX_RECORDS = 50_000
 CSV_ROWS_PER_CHUNK = 1000
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
@@ -51,6 +52,7 @@ class QueryJob:
     cursor: Cursor | None = None
     error_message: str | None = None
     compiled: Any = None
+    results_expired: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -159,11 +161,22 @@ class BulkJobs:
             else:
                 job.cursor = cursor
                 job.state = "JobComplete"
+                self._expire_old_results()
         except Exception as error:  # the query failed in the world store: the job fails, as for real
             job.error_message = f"{type(error).__name__}: {error}"
             job.state = "Failed"
         finally:
             job.done.set()
+
+    def _expire_old_results(self) -> None:
+        with self._lock:
+            holding = [job for job in self._jobs.values() if job.cursor is not None]
+            expired = holding[:-RETAINED_RESULTS] if len(holding) > RETAINED_RESULTS else []
+        for job in expired:
+            cursor, job.cursor = job.cursor, None
+            job.results_expired = True
+            if cursor is not None:
+                self.service.cursors.release(cursor)
 
     def _job(self, job_id: str) -> QueryJob:
         from .service import ApiError
@@ -202,6 +215,8 @@ class BulkJobs:
     def results(self, request: SandboxRequest, job: QueryJob) -> SandboxResponse:
         from .service import ApiError
 
+        if job.results_expired:
+            raise ApiError(400, "INVALIDJOB", f"InvalidJob : the results of job {job.id} have expired")
         if job.state != "JobComplete" or job.cursor is None:
             raise ApiError(400, "INVALIDJOB", f"InvalidJob : Job {job.id} is not complete: its state is {job.state}")
         if job.version != request.path.split("/")[3][1:]:

@@ -47,6 +47,7 @@ DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
 MAX_BATCH_SIZE = 2000
 OPEN_CURSORS_PER_USER = 10
+UNLIMITED_OPEN_CURSORS = 1000
 LOCATOR_PREFIX = "01g"
 DATA_PATH = re.compile(r"^/services/data/?$|^/services/data/v(?P<version>\d+\.\d+)(?P<rest>/.*)?$")
 LATEST_VERSION = "62.0"
@@ -106,7 +107,9 @@ class SalesforceService:
         self.objects = build_objects(world.home_currency, world.timezone)
         self.prefixes = key_prefixes(self.objects.values())
         self.login = LoginEndpoints(self.credentials, self.sessions, world.home_currency, world.timezone)
-        max_open = None if limits_scale == 0 else max(1, math.ceil(OPEN_CURSORS_PER_USER * limits_scale))
+        # limits off still bounds abandoned cursors, which hold disk until they idle out
+        max_open = (UNLIMITED_OPEN_CURSORS if limits_scale == 0
+                    else max(1, math.ceil(OPEN_CURSORS_PER_USER * limits_scale)))
         self.cursors = CursorStore(world, max_open=max_open)
         self.bulk = BulkJobs(self)
         self.api_limit = DAILY_API_REQUESTS if limits_scale == 0 else int(DAILY_API_REQUESTS * limits_scale)
