@@ -12,7 +12,7 @@ from typing import Any
 from agent.hookspecs import hookimpl
 from agent.sync.connector import ConnectorSpec, SyncContext
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.objects import OBJECT_ORDER
+from connectors.hubspot.objects import OBJECT_ORDER, OBJECT_TABLES
 
 __all__ = ["HubSpotConnector", "register_connectors"]
 
@@ -25,4 +25,5 @@ def create_connector(name: str, connection_config: Any, context: SyncContext) ->
 @hookimpl
 def register_connectors(register: Callable[[ConnectorSpec], None]) -> None:
     register(ConnectorSpec(kind="hubspot", title="HubSpot (CRM v3 API, private app token)",
-                           factory=create_connector, objects=OBJECT_ORDER))
+                           factory=create_connector, objects=OBJECT_ORDER,
+                           object_tables=OBJECT_TABLES))

@@ -1,10 +1,12 @@
-"""Every HubSpot call the connector makes, through hubspot-api-client, under one retry policy.
+"""Every HubSpot call the connector makes, through hubspot-api-client, under the sync's retry policy.
 
 The generated client is used as shipped (``hubspot.HubSpot`` with ``host=`` the configured base URL) with
 two choices made on purpose:
 
-- ``retry=NO_CLIENT_RETRIES``: urllib3's own silent retries are off, and :class:`RetryPolicy` decides for
-  GET and search alike (see ``retry.py``);
+- ``retry=hubspot_client_retry()``: urllib3's own silent retries (which repeat a GET answered 429 with a
+  Retry-After but never a search POST, api-notes §2.5) are off, and ``agent.sync.retry`` decides for GET
+  and search alike: 429 ``TEN_SECONDLY_ROLLING`` / ``SECONDLY`` and 5xx are retried with backoff and
+  jitter, at least ``Retry-After``; 429 ``DAILY`` stops the object (:class:`DailyLimitReached`);
 - ``_preload_content=False``: the client hands back the raw response and the connector reads the JSON
   itself.  The client's model layer would raise on the whole page for one unparseable timestamp
   (api-notes §2.3), where the connector must quarantine that one record and land the rest; it is also
@@ -19,22 +21,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import urllib3
 from hubspot import HubSpot
 
 from agent.config import HubSpotConnection
-from connectors.hubspot.errors import (
-    ApiBudgetSpent,
-    DailyLimitReached,
-    HubSpotRequestRefused,
-    HubSpotUnavailable,
+from agent.sync.retry import (
+    BudgetExhausted,
+    Decision,
+    RetryPolicy,
+    call_with_retry,
+    classify_hubspot_error,
+    hubspot_client_retry,
+    policy_for,
 )
-from connectors.hubspot.retry import NO_CLIENT_RETRIES, RetryPolicy
+from connectors.hubspot.errors import ApiBudgetSpent, DailyLimitReached, HubSpotRequestRefused, HubSpotUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ LIST_PAGE_MAX = 100  # list endpoints cap `limit` at 100
 HISTORY_PAGE_MAX = 50  # with propertiesWithHistory, list and batch read return at most 50 records
 BATCH_READ_MAX = 100
 ASSOCIATIONS_BATCH_MAX = 1000
-RETRYABLE_POLICIES = ("TEN_SECONDLY_ROLLING", "SECONDLY")
+SEARCH_INTERVAL = 0.25  # seconds between two searches: the search endpoints allow 4-5 per second
 
 
 class UnreadableAnswer(ValueError):
@@ -52,15 +56,13 @@ class UnreadableAnswer(ValueError):
 
 
 @dataclass(frozen=True)
-class Failure:
-    """A failed call, classified: what happened, whether to retry, how long HubSpot asks us to wait."""
+class Wait:
+    """One retry the policy decided on (kept for the sync's report and for tests)."""
 
-    description: str
-    status: int | None = None
-    retryable: bool = True
-    retry_after: float | None = None
-    policy: str | None = None
-    message: str | None = None
+    what: str
+    attempt: int
+    reason: str
+    seconds: float
 
 
 @dataclass
@@ -80,10 +82,11 @@ class HubSpotApi:
     """One connection's HubSpot client: typed calls returning parsed JSON, each under the retry policy."""
 
     def __init__(self, connection: str, config: HubSpotConnection, *, policy: RetryPolicy | None = None,
-                 search_interval: float = 0.25, budget_share: float | None = None,
+                 search_interval: float = SEARCH_INTERVAL, budget_share: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.connection = connection
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or policy_for("hubspot")
+        self.waits: list[Wait] = []
         self.search_interval = search_interval
         self.budget_share = config.api_budget_share if budget_share is None else budget_share
         self.budget = DailyBudget()
@@ -91,7 +94,7 @@ class HubSpotApi:
         self._clock = clock
         self._next_search_at = 0.0
         self._client = HubSpot(access_token=config.access_token.get_secret_value(),
-                               host=config.base_url.rstrip("/"), retry=NO_CLIENT_RETRIES)
+                               host=config.base_url.rstrip("/"), retry=hubspot_client_retry())
 
     # Each API object builds its own urllib3 pool: build each once, so connections are kept alive.
     @cached_property
@@ -197,41 +200,28 @@ class HubSpotApi:
         return {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT}
 
     def _call(self, what: str, send: Callable[[], Any], *, search: bool = False) -> dict[str, Any]:
-        """Send one request until it succeeds, retrying what the policy says is worth retrying."""
-        attempt = 0
-        while True:
-            attempt += 1
-            self._check_budget(what)
+        """Send one request under the retry policy; a final failure becomes an error naming the call."""
+        where = f"HubSpot connection {self.connection!r}, {what}"
+
+        def attempt() -> dict[str, Any]:
+            self._check_budget(where)
             if search:
                 self._pace_search()
-            try:
-                return self._read(send())
-            except Exception as error:  # noqa: BLE001 - every failure is classified just below
-                failure = classify(error)
-            self._give_up_unless_retryable(what, attempt, failure)
-            seconds = self.policy.delay(attempt, failure.retry_after)
-            if seconds > self.policy.max_retry_after:
-                raise HubSpotUnavailable(
-                    f"HubSpot connection {self.connection!r}, {what}: {failure.description} asks to wait "
-                    f"{seconds:.0f} s, longer than the connector waits in-process; the cursor is kept, sync again "
-                    "later") from None
-            log.warning("HubSpot connection %r, %s: %s; waiting %.2f s before attempt %d", self.connection,
-                        what, failure.description, seconds, attempt + 1)
-            self.policy.wait(what, attempt, failure.description, seconds)
+            return self._read(send())
 
-    def _give_up_unless_retryable(self, what: str, attempt: int, failure: Failure) -> None:
-        where = f"HubSpot connection {self.connection!r}, {what}"
-        if failure.policy == "DAILY":
-            raise DailyLimitReached(
-                f"{where}: HubSpot's DAILY API limit is reached ({failure.message or '429'}); the object stops "
-                "here with its cursor kept and carries on after the budget resets at midnight (portal time)")
-        if not failure.retryable:
-            raise HubSpotRequestRefused(f"{where}: {failure.description}{_hint(failure.status)}",
-                                        failure.status or 0)
-        if attempt >= self.policy.max_attempts:
-            raise HubSpotUnavailable(
-                f"{where}: still failing after {attempt} attempts (last: {failure.description}); the cursor is "
-                "kept, sync again later")
+        def note(number: int, seconds: float, error: BaseException) -> None:
+            self.waits.append(Wait(what, number, _describe(error), seconds))
+
+        try:
+            return call_with_retry(attempt, policy=self.policy, classify=classify, what=where, on_retry=note)
+        except BudgetExhausted as stop:
+            if isinstance(stop, (ApiBudgetSpent, DailyLimitReached)):
+                raise
+            raise DailyLimitReached(f"{where}: HubSpot's DAILY API limit is reached (429, policy DAILY); the "
+                                    "object stops here with its cursor kept and carries on after the limit "
+                                    "resets at midnight (portal time)") from stop
+        except Exception as error:  # noqa: BLE001 - turned into an error that names the call
+            raise _final_error(where, error, self.policy.attempts) from error
 
     def _read(self, response: Any) -> dict[str, Any]:
         try:
@@ -268,39 +258,39 @@ class HubSpotApi:
         self._next_search_at = now + self.search_interval
 
 
-def classify(error: BaseException) -> Failure:
-    """What a failed call means for the retry policy."""
-    status = getattr(error, "status", None)
-    if isinstance(status, int) and status > 0 and hasattr(error, "body"):
-        return _classify_status(status, getattr(error, "headers", None) or {}, getattr(error, "body", None))
-    if isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)):
-        return Failure(f"connection failed ({type(error).__name__})")
+def classify(error: BaseException) -> Decision:
+    """The sync's HubSpot classification, plus answers that arrived but cannot be read (retried too)."""
     if isinstance(error, (UnreadableAnswer, json.JSONDecodeError, UnicodeDecodeError)):
-        return Failure(f"unreadable answer ({type(error).__name__})")
-    if isinstance(status, int):  # ApiException(status=0): TLS and other transport problems
-        return Failure(f"transport error ({getattr(error, 'reason', error)})")
-    raise error
+        return Decision(True, reason=f"unreadable answer ({type(error).__name__})")
+    return classify_hubspot_error(error)
 
 
-def _classify_status(status: int, headers: Mapping[str, str], raw_body: Any) -> Failure:
-    body = _json_or_empty(raw_body)
-    message = str(body.get("message") or "")[:300] or None
-    retry_after = _float_header(headers, "Retry-After")
-    if status == 429:
-        policy = str(body.get("policyName") or "TEN_SECONDLY_ROLLING")
-        return Failure(f"429 {policy}", status, retry_after=retry_after, policy=policy, message=message)
-    if status >= 500:
-        return Failure(f"{status} {message or 'server error'}", status, retry_after=retry_after, message=message)
-    category = body.get("category") or body.get("subCategory")
-    detail = f" {category}" if category else ""
-    return Failure(f"{status}{detail}: {message or 'refused'}", status, retryable=False, message=message)
+def _final_error(where: str, error: BaseException, attempts: int) -> Exception:
+    status = getattr(error, "status", None)
+    body = _json_or_empty(getattr(error, "body", None))
+    message = str(body.get("message") or getattr(error, "reason", "") or type(error).__name__)[:300]
+    if isinstance(status, int) and 400 <= status < 500 and status != 429:
+        category = body.get("category")
+        detail = f" {category}" if category else ""
+        return HubSpotRequestRefused(f"{where}: HubSpot answered {status}{detail}: {message}{_hint(status)}",
+                                     status)
+    return HubSpotUnavailable(f"{where}: still failing after {attempts} attempts (last: {_describe(error)}); "
+                              "the cursor is kept, sync again later")
 
 
-def _hint(status: int | None) -> str:
-    hints = {401: " — the access token was refused: check access_token (a private app token, or env:VARIABLE)",
-             403: " — the private app lacks a scope: add the crm.objects.*.read / crm.schemas.*.read scopes "
-                  "it names"}
-    return hints.get(status or 0, "")
+def _describe(error: BaseException) -> str:
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and status:
+        body = _json_or_empty(getattr(error, "body", None))
+        policy = body.get("policyName")
+        return f"{status} {policy}" if policy else f"{status} {str(body.get('message') or '')[:120]}".strip()
+    return type(error).__name__
+
+
+def _hint(status: int) -> str:
+    hints = {401: "; the access token was refused: give access_token a private app token (or env:VARIABLE)",
+             403: "; the private app lacks a scope: add the read scope of this object and reinstall the app"}
+    return hints.get(status, "")
 
 
 def _json_or_empty(raw: Any) -> dict[str, Any]:
@@ -308,32 +298,14 @@ def _json_or_empty(raw: Any) -> dict[str, Any]:
         raw = raw.decode("utf-8", "replace")
     try:
         body = json.loads(raw) if raw else {}
-    except ValueError:
+    except (TypeError, ValueError):
         return {}
     return body if isinstance(body, dict) else {}
 
 
-def _header(headers: Mapping[str, str] | Iterable[Any], name: str) -> str | None:
-    getter = getattr(headers, "get", None)
-    if getter is None:
-        return None
-    value = getter(name)
-    if value is None:
-        value = getter(name.lower())
-    return None if value is None else str(value)
-
-
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = _header(headers, name)
+    value = headers.get(name)
     try:
         return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _float_header(headers: Mapping[str, str], name: str) -> float | None:
-    value = _header(headers, name)
-    try:
-        return max(float(value), 0.0) if value is not None else None
     except ValueError:
         return None

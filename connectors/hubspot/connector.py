@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 from agent.config import HubSpotConnection
 from agent.sync.connector import Cursor, Page, Problem, SyncContext
 from agent.sync.records import CrmRecord, QuarantinedItem
+from agent.sync.retry import RetryPolicy
 from connectors.hubspot import keyset, normalize
 from connectors.hubspot.api import BATCH_READ_MAX, HISTORY_PAGE_MAX, LIST_PAGE_MAX, SEARCH_PAGE_MAX, HubSpotApi
 from connectors.hubspot.errors import HubSpotConfigError, HubSpotError, HubSpotRequestRefused
 from connectors.hubspot.keyset import Position, Query
 from connectors.hubspot.normalize import Normalizer, Related
 from connectors.hubspot.objects import FULL_REFRESH, INCREMENTAL, OBJECT_ORDER, SCOPES, SyncedObject
-from connectors.hubspot.retry import RetryPolicy
 from connectors.hubspot.values import BadRecord, epoch_ms, from_epoch_ms, parse_instant
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,9 @@ class HubSpotConnector:
         normalizer = self._normalizer(spec, context)
         query = self._query(spec)
         if context.full or not cursor.initial_load_done:
-            cursor = yield from self._first_load(spec, query, normalizer, cursor, context)
-        yield from self._steady_state(spec, query, normalizer, cursor, context)
+            yield from self._first_load(spec, query, normalizer, cursor, context)
+        else:
+            yield from self._steady_state(spec, query, normalizer, cursor, context)
 
     def all_ids(self, object_name: str, context: SyncContext) -> Iterator[str]:
         self._check_object(object_name)
@@ -105,33 +106,36 @@ class HubSpotConnector:
 
     def _first_load(self, spec: SyncedObject, query: Query, normalizer: Normalizer, cursor: Cursor,
                     context: SyncContext) -> Iterator[Page]:
+        """Every record (changed within the lookback), by id, resumable from ``initial_last_id``."""
         now = _now(context)
         resuming = not context.full and cursor.initial_load_started_at is not None
         started = cursor.initial_load_started_at if resuming and cursor.initial_load_started_at else now
-        after_id = int(cursor.initial_last_id) if resuming and (cursor.initial_last_id or "").isdigit() else 0
+        after_id = _int_or_zero(cursor.initial_last_id) if resuming else 0
         since = now - context.initial_lookback if spec.lookback else None
-        done = Cursor(stamp=started - context.overlap, initial_load_done=True)
-        search = self._searcher(spec)
-        for results, last_id, last in keyset.by_id(search, query, after_id, since):
+        done = Cursor(stamp=started - context.overlap, initial_load_done=True, initial_load_started_at=started)
+        for results, last_id, last in keyset.by_id(self._searcher(spec), query, after_id, since):
             progress = Cursor(initial_load_started_at=started, initial_last_id=str(last_id))
             yield self._page(spec, results, done if last else progress, normalizer)
-        return done
 
     def _steady_state(self, spec: SyncedObject, query: Query, normalizer: Normalizer, cursor: Cursor,
                       context: SyncContext) -> Iterator[Page]:
-        stored = Position(epoch_ms(cursor.stamp) if cursor.stamp else 0, _int_or_zero(cursor.last_id))
+        """Archived records, then the keyset from the cursor the engine hands in (its stamp already moved
+        back by the overlap).  Cursors handed out never fall behind the stored one, ``stamp + overlap``:
+        re-reading the overlap must not move the watermark back run after run."""
+        start = Position(epoch_ms(cursor.stamp)) if cursor.stamp else Position(0)
+        stored = Cursor(stamp=cursor.stamp + context.overlap if cursor.stamp else None, initial_load_done=True)
+        floor = Position(epoch_ms(stored.stamp)) if stored.stamp else Position(0)
         if spec.reports_deletes:
-            yield from self._archived(spec, cursor, context)
-        start = Position(max(stored.stamp_ms - _ms(context.overlap), 0))
+            yield from self._archived(spec, stored, since=cursor.stamp)
         for results, position in keyset.changed_since(self._searcher(spec), query, start):
-            reached = max(position, stored)  # re-reading the overlap never moves the cursor back
-            out = Cursor(stamp=from_epoch_ms(reached.stamp_ms), last_id=str(reached.last_id or "") or None,
-                         initial_load_done=True)
+            reached = max(position, floor)
+            out = Cursor(stamp=from_epoch_ms(reached.stamp_ms), last_id=str(reached.last_id) if reached.last_id
+                         else None, initial_load_done=True)
             yield self._page(spec, results, out, normalizer)
 
-    def _archived(self, spec: SyncedObject, cursor: Cursor, context: SyncContext) -> Iterator[Page]:
-        """Records archived since the overlap before the cursor, as deletes (the cursor stays)."""
-        since = (cursor.stamp - context.overlap) if cursor.stamp else None
+    def _archived(self, spec: SyncedObject, cursor: Cursor, since: datetime | None) -> Iterator[Page]:
+        """Records archived since ``since`` (archiving does not bump the stamp: search never shows it), as
+        deletes; each page keeps ``cursor``."""
         after: str | None = None
         while True:
             answer = self.api.list_page(spec.hubspot_type, after=after, properties=["hs_object_id"], archived=True)
@@ -169,7 +173,7 @@ class HubSpotConnector:
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), HISTORY_PAGE_MAX):
             found += self.api.batch_read(spec.hubspot_type, ids[start:start + HISTORY_PAGE_MAX],
-                                         properties=[spec.stamp], history=spec.history)
+                                         properties=spec.search_properties(), history=spec.history)
         return found
 
     def _related(self, spec: SyncedObject, ids: list[str]) -> Related:

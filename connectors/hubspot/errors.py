@@ -1,6 +1,12 @@
-"""What the HubSpot connector raises: each error names the connection, the object and what to do."""
+"""What the HubSpot connector raises: each error names the connection, the object and what to do.
+
+Stops (:class:`DailyLimitReached`, :class:`ApiBudgetSpent`) are the engine's ``SyncStopped``: the object
+ends cleanly with the cursor of its last committed page, and the next run carries on from there.
+"""
 
 from __future__ import annotations
+
+from agent.sync.retry import BudgetExhausted
 
 
 class HubSpotError(Exception):
@@ -19,18 +25,13 @@ class HubSpotUnavailable(HubSpotError):
     """HubSpot kept failing (5xx, 429, dropped connections) after every retry the policy allows."""
 
 
-class HubSpotStopped(HubSpotError):
-    """The object was stopped on purpose, between pages: the cursor of the last page is kept, and the
-    next run carries on from it.  Not a failure of the data."""
+class HubSpotConfigError(HubSpotError):
+    """The connection's configuration names something HubSpot does not have (a pipeline)."""
 
 
-class DailyLimitReached(HubSpotStopped):
+class DailyLimitReached(BudgetExhausted):
     """HubSpot answered 429 with policy DAILY: the portal's daily API budget is spent until midnight."""
 
 
-class ApiBudgetSpent(HubSpotStopped):
-    """The portal's daily budget used has reached the connection's ``api_budget_share``."""
-
-
-class HubSpotConfigError(HubSpotError):
-    """The connection's configuration names something HubSpot does not have (a pipeline, a property)."""
+class ApiBudgetSpent(BudgetExhausted):
+    """The share of the portal's daily budget already used has reached the connection's ``api_budget_share``."""

@@ -263,18 +263,38 @@ def deal(raw: Mapping[str, Any], related: Related, n: Normalizer, stamp: str) ->
 
 
 def stage_history(raw: Mapping[str, Any], related: Related, n: Normalizer, stamp: str) -> list[CrmRecord]:
-    """One record per entry of the deal's ``dealstage`` history (HubSpot lists it newest first)."""
+    """One record per entry of the deal's ``dealstage`` history, with the amount, close date and
+    probability the deal had at that moment (from their own histories)."""
     deal_id = record_id(raw)
-    history = (raw.get("propertiesWithHistory") or {}).get("dealstage") or []
+    histories = raw.get("propertiesWithHistory") or {}
+    currency = text_or_none(props_of(raw).get("deal_currency_code")) or n.home_currency
     records: list[CrmRecord] = []
-    for entry in history:
+    for entry in histories.get("dealstage") or []:
         stage = text_or_none(entry.get("value"))
         entered = parse_instant(entry.get("timestamp"), "dealstage history timestamp")
         if stage is None or entered is None:
             continue
-        records.append(StageHistoryRecord(source_id=f"{deal_id}:{stage}:{epoch_ms(entered)}", entered_at=entered,
-                                          opportunity_source_id=deal_id, stage_source_id=stage))
+        records.append(StageHistoryRecord(
+            source_id=f"{deal_id}:{stage}:{epoch_ms(entered)}", entered_at=entered, opportunity_source_id=deal_id,
+            stage_source_id=stage, amount=parse_number(_value_at(histories.get("amount"), entered), "amount"),
+            currency=currency[:3],
+            close_date=local_date(_value_at(histories.get("closedate"), entered), n.timezone, "closedate"),
+            probability=probability(_value_at(histories.get("hs_deal_stage_probability"), entered),
+                                    "hs_deal_stage_probability")))
     return records
+
+
+def _value_at(history: Sequence[Mapping[str, Any]] | None, moment: datetime) -> str | None:
+    """The value a property held at ``moment``: its latest history entry stamped at or before it."""
+    best: tuple[datetime, str | None] | None = None
+    for entry in history or []:
+        try:
+            stamped = parse_instant(entry.get("timestamp"), "history timestamp")
+        except BadRecord:
+            continue
+        if stamped is not None and stamped <= moment and (best is None or stamped > best[0]):
+            best = (stamped, text_or_none(entry.get("value")))
+    return best[1] if best else None
 
 
 def line_item(raw: Mapping[str, Any], related: Related, n: Normalizer, stamp: str) -> list[CrmRecord]:

@@ -90,13 +90,18 @@ INCREMENTAL: dict[str, SyncedObject] = {
                      ("name", "hs_product_id", "quantity", "price", "amount", "hs_recurring_billing_period",
                       "hs_term_in_months", "recurringbillingfrequency", "hs_line_item_currency_code"),
                      associations=("deals",), owner_property=None),
-        SyncedObject("stage_history", "deals", normalize.stage_history, history=("dealstage",),
+        SyncedObject("stage_history", "deals", normalize.stage_history, ("deal_currency_code",),
+                     history=("dealstage", "amount", "closedate", "hs_deal_stage_probability"),
                      pipeline_property="pipeline", reports_deletes=False),
         *(_engagement(name) for name in ("calls", "emails", "meetings", "tasks", "notes")),
     )
 }
 
-OBJECT_ORDER: tuple[str, ...] = (
-    "teams", "owners", "pipelines", "stages", "products", "companies", "contacts", "leads", "deals",
-    "line_items", "stage_history", "calls", "emails", "meetings", "tasks", "notes",
-)
+# Each object and the cache table it fills, parents first (the engine's order of sync).
+OBJECT_TABLES: dict[str, str] = {
+    "teams": "team", "owners": "crm_user", "pipelines": "pipeline", "stages": "stage", "products": "product",
+    "companies": "account", "contacts": "contact", "leads": "lead", "deals": "opportunity",
+    "line_items": "line_item", "stage_history": "stage_history", "calls": "activity", "emails": "activity",
+    "meetings": "activity", "tasks": "activity", "notes": "activity",
+}
+OBJECT_ORDER: tuple[str, ...] = tuple(OBJECT_TABLES)
