@@ -1,0 +1,130 @@
+"""The few SQL expressions that SQLite and PostgreSQL spell differently, as SQLAlchemy constructs.
+
+SQLite keeps datetimes as text (``YYYY-MM-DD HH:MM:SS.ffffff``, as SQLAlchemy writes them) and dates as
+``YYYY-MM-DD``; its date functions take and return text, so results are formatted back into the same
+shape so that comparisons with stored values stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Date, Float
+from sqlmodel.sql.sqltypes import UTCDateTime
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+class days_between(FunctionElement[float]):  # noqa: N801 - reads like the SQL function it is
+    """``later − earlier`` in days (fractional for datetimes); both dates or both datetimes."""
+
+    type = Float()
+    inherit_cache = True
+
+
+class minutes_between(FunctionElement[float]):  # noqa: N801
+    """``later − earlier`` in minutes, for two datetimes."""
+
+    type = Float()
+    inherit_cache = True
+
+
+class add_days(FunctionElement[Any]):  # noqa: N801
+    """A datetime plus a (literal, integer) number of days."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+class add_months(FunctionElement[Any]):  # noqa: N801
+    """A date plus a (literal, integer) number of months."""
+
+    type = Date()
+    inherit_cache = True
+
+
+class least_of(FunctionElement[Any]):  # noqa: N801
+    """The smallest non-null argument (PostgreSQL ``LEAST``); null only when all are null."""
+
+    inherit_cache = True
+
+
+def _args(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [compiler.process(argument, **kw) for argument in element.clauses]
+
+
+def _literal_int(element: FunctionElement[Any]) -> int:
+    value = list(element.clauses)[1]
+    return int(value.value)  # type: ignore[attr-defined]
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, **kw)
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+@compiles(days_between, "postgresql")
+def _days_between_pg(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, **kw)
+    # date - date is an integer; timestamp - timestamp an interval: epoch seconds covers both once cast.
+    return f"(EXTRACT(EPOCH FROM (CAST({later} AS TIMESTAMP) - CAST({earlier} AS TIMESTAMP))) / 86400.0)"
+
+
+@compiles(minutes_between, "sqlite")
+def _minutes_between_sqlite(element: minutes_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, **kw)
+    return f"((julianday({later}) - julianday({earlier})) * 1440.0)"
+
+
+@compiles(minutes_between, "postgresql")
+def _minutes_between_pg(element: minutes_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, **kw)
+    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 60.0)"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element: add_days, compiler: SQLCompiler, **kw: Any) -> str:
+    instant = compiler.process(list(element.clauses)[0], **kw)
+    days = _literal_int(element)
+    # %f gives seconds with milliseconds; pad to the microseconds SQLAlchemy stores.
+    return f"(strftime('%Y-%m-%d %H:%M:%f', {instant}, '{days:+d} days') || '000')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_pg(element: add_days, compiler: SQLCompiler, **kw: Any) -> str:
+    instant = compiler.process(list(element.clauses)[0], **kw)
+    return f"({instant} + INTERVAL '{_literal_int(element)} days')"
+
+
+@compiles(add_months, "sqlite")
+def _add_months_sqlite(element: add_months, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(list(element.clauses)[0], **kw)
+    return f"date({day}, '{_literal_int(element):+d} months')"
+
+
+@compiles(add_months, "postgresql")
+def _add_months_pg(element: add_months, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST({day} + INTERVAL '{_literal_int(element)} months' AS DATE)"
+
+
+@compiles(least_of, "sqlite")
+def _least_sqlite(element: least_of, compiler: SQLCompiler, **kw: Any) -> str:
+    arguments = _args(element, compiler, **kw)
+    # SQLite's min(a, b) is null when any argument is; rotate coalesce so each slot falls back.
+    rotated = [", ".join(arguments[i:] + arguments[:i]) for i in range(len(arguments))]
+    return "min(" + ", ".join(f"coalesce({names})" for names in rotated) + ")"
+
+
+@compiles(least_of, "postgresql")
+def _least_pg(element: least_of, compiler: SQLCompiler, **kw: Any) -> str:
+    return "LEAST(" + ", ".join(_args(element, compiler, **kw)) + ")"
+
+
+def as_number(condition: ColumnElement[bool]) -> ColumnElement[float]:
+    """1 where ``condition`` holds, else 0 (PostgreSQL cannot sum booleans)."""
+    from sqlalchemy import case, literal
+
+    return case((condition, literal(1)), else_=literal(0))
