@@ -349,6 +349,13 @@ def test_describe_global_and_object(sf: Salesforce) -> None:
     assert task_fields["WhoId"]["polymorphicForeignKey"] is True
 
 
+def test_organization(sf: Salesforce) -> None:
+    assert sf.is_sandbox() is True
+    organization = sf.query("SELECT Id, TimeZoneSidKey, FiscalYearStartMonth FROM Organization")["records"][0]
+    assert (organization["Id"], organization["TimeZoneSidKey"], organization["FiscalYearStartMonth"]) == (
+        "00D8d0000000001EAA", "UTC", 1)  # D is upper case at place 3 of block 1 -> E
+
+
 def test_limits_and_the_limit_info_header(sandbox: RunningSandbox, sf: Salesforce) -> None:
     sf.query("SELECT Id FROM User LIMIT 1")
     used_before = sf.api_usage["api-usage"].used

@@ -196,7 +196,7 @@ def build_objects(home_currency: str, org_timezone: str) -> dict[str, SObjectTyp
         _lead(home, deleted), _opportunity(currency, deleted), _line_item(currency, deleted),
         _opportunity_history(home), _task(home, deleted), _event(home, deleted), _contract(currency, deleted),
         _opportunity_stage(), _product(currency), _pricebook(), _pricebook_entry(currency),
-        _currency_type(home), _dated_conversion_rate(),
+        _currency_type(home), _dated_conversion_rate(), _organization(org_timezone),
     ]
     return {sobject.name.lower(): sobject for sobject in objects}
 
@@ -636,6 +636,30 @@ def _dated_conversion_rate() -> SObjectType:
             f("ConversionRate", "double", "{t}.rate", nillable=False),
             f("StartDate", "date", "{t}.start_date", nillable=False),
             f("NextStartDate", "date", next_start),
+        ),
+    )
+
+
+def _organization(org_timezone: str) -> SObjectType:
+    source = (f"(SELECT 1 AS id, 'KPI Agent Sandbox' AS name, {_quote(org_timezone)} AS timezone, "
+              "'2020-01-01T00:00:00.000Z' AS created_at, '2020-01-01T00:00:00.000Z' AS updated_at)")
+    return SObjectType(
+        name="Organization", label="Organization", label_plural="Organizations", key_prefix="00D", source=source,
+        crm_column=False,
+        fields=(
+            f("Id", "id", "{t}.id", nillable=False),
+            f("Name", "string", "{t}.name", length=80, nillable=False),
+            f("IsSandbox", "boolean", "1", nillable=False),
+            f("OrganizationType", "picklist", "'Enterprise Edition'"),
+            f("InstanceName", "string", "'SANDBOX'", length=5),
+            f("TimeZoneSidKey", "picklist", "{t}.timezone", nillable=False),
+            f("DefaultLocaleSidKey", "picklist", "'en_US'", nillable=False),
+            f("LanguageLocaleKey", "picklist", "'en_US'", nillable=False),
+            f("FiscalYearStartMonth", "int", "1"),
+            f("UsesStartDateAsFiscalYearName", "boolean", "1", nillable=False),
+            f("CreatedDate", "datetime", "{t}.created_at", nillable=False),
+            f("LastModifiedDate", "datetime", "{t}.updated_at", nillable=False),
+            f("SystemModstamp", "datetime", "{t}.updated_at", nillable=False),
         ),
     )
 
