@@ -241,7 +241,8 @@ def _aggregate(facts: FromClause, measure: Aggregate | AsOf, ctx: KpiContext) ->
         counted = literal(1) if condition is None else case((condition, literal(1)), else_=literal(0))
         return func.sum(counted)
     column = facts.c[measure.value]
-    return func.sum(column if condition is None else case((condition, column), else_=null()))
+    # 0, not null, for a rep whose rows in this batch match none of the measure's conditions.
+    return func.coalesce(func.sum(column if condition is None else case((condition, column), else_=null())), 0)
 
 
 def _grouped(
