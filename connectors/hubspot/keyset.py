@@ -79,13 +79,14 @@ def changed_since(search: Search, query: Query, start: Position) -> Iterator[tup
     position = start
     while True:
         position = yield from _rest_of_stamp(search, query, position)
-        results = _results(search(query.body(
-            [{"propertyName": query.stamp, "operator": "GT", "value": str(position.stamp_ms)}], query.stamp)))
+        results, complete = _page(search(query.body(
+            [{"propertyName": query.stamp, "operator": "GT", "value": str(position.stamp_ms)}], query.stamp)),
+            query.limit)
         if not results:
             return
         stamped = [(stamp_ms(raw, query.stamp), raw) for raw in results]
         top = max((ms for ms, _ in stamped if ms is not None), default=position.stamp_ms)
-        if len(results) < query.limit:  # the last page: nothing was cut
+        if complete:  # the last page: nothing was cut
             yield results, Position(top, max((numeric_id(raw) or 0 for ms, raw in stamped if ms == top), default=0))
             return
         if top <= position.stamp_ms:
@@ -103,8 +104,8 @@ def _rest_of_stamp(search: Search, query: Query, position: Position) -> Iterator
         filters = [{"propertyName": query.stamp, "operator": "EQ", "value": str(position.stamp_ms)}]
         if position.last_id:
             filters.append({"propertyName": ID_PROPERTY, "operator": "GT", "value": str(position.last_id)})
-        results = _results(search(query.body(filters, ID_PROPERTY)))
-        if len(results) < query.limit:
+        results, complete = _page(search(query.body(filters, ID_PROPERTY)), query.limit)
+        if complete:
             if results:
                 yield results, _after(position, results)
             return _after(position, results)
@@ -130,8 +131,7 @@ def by_id(search: Search, query: Query, after_id: int, since: datetime | None) -
         filters = [{"propertyName": ID_PROPERTY, "operator": "GT", "value": str(after_id)}]
         if since is not None:
             filters.append({"propertyName": query.stamp, "operator": "GTE", "value": str(epoch_ms(since))})
-        results = _results(search(query.body(filters, ID_PROPERTY)))
-        last = len(results) < query.limit
+        results, last = _page(search(query.body(filters, ID_PROPERTY)), query.limit)
         moved = max([after_id, *(numeric_id(raw) or 0 for raw in results)])
         if not last and moved <= after_id:
             raise KeysetStuck("first load: a full page of records without readable ids")
@@ -141,6 +141,11 @@ def by_id(search: Search, query: Query, after_id: int, since: datetime | None) -
             return
 
 
-def _results(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
-    results = answer.get("results")
-    return [raw for raw in results if isinstance(raw, dict)] if isinstance(results, list) else []
+def _page(answer: Mapping[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """A search answer's records, and whether they are all there are (a short page, or ``total`` says so:
+    that saves asking again for an empty page)."""
+    raw_results = answer.get("results")
+    results = [raw for raw in raw_results if isinstance(raw, dict)] if isinstance(raw_results, list) else []
+    total = answer.get("total")
+    complete = len(results) < limit or (isinstance(total, int) and total <= len(results))
+    return results, complete
