@@ -8,7 +8,8 @@ past 10,000 is refused.  So the connector never sends ``after``.  It asks instea
 1. ``stamp = S and id > I``, sorted by id: the rest of the records that share stamp S;
 2. ``stamp > S``, sorted by stamp: the next stamps.  Ties at the page's last stamp ``T`` may be cut by
    the page limit (HubSpot does not order ties), so of a full page only the records with a stamp below
-   ``T`` are delivered, and the next position is ``(T, none)``: step 1 then reads stamp T whole, by id.
+   ``T`` are delivered, and the next position is ``(T, none)``: the next query asks ``stamp >= T``.  Only
+   a full page of one single stamp is read by id instead (step 1 from id 0).
 
 Every query is filtered by position, so however many records one day (or one millisecond) holds, each
 request reads at most one page from offset 0: the 10,000 cap cannot be reached, and a record updated
@@ -28,6 +29,7 @@ from connectors.hubspot.errors import HubSpotError
 from connectors.hubspot.values import BadRecord, epoch_ms, is_blank, parse_instant
 
 Search = Callable[[dict[str, Any]], dict[str, Any]]
+Batch = list[dict[str, Any]]
 ID_PROPERTY = "hs_object_id"
 
 
@@ -37,7 +39,7 @@ class KeysetStuck(HubSpotError):
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """Everything up to (stamp_ms, last_id) is delivered; ``last_id`` 0 = nothing of that stamp yet."""
+    """Everything before ``stamp_ms`` is delivered, and of that stamp the ids up to ``last_id`` (0: none)."""
 
     stamp_ms: int
     last_id: int = 0
@@ -73,14 +75,17 @@ def stamp_ms(raw: Mapping[str, Any], stamp: str) -> int | None:
     return epoch_ms(moment) if moment is not None else None
 
 
-def changed_since(search: Search, query: Query, start: Position) -> Iterator[tuple[list[dict[str, Any]], Position]]:
-    """Pages of records changed at or after ``start`` (exclusive of what ``start`` says is delivered),
-    each with the position it brings the reader to."""
-    position = start
+def changed_since(search: Search, query: Query, start: Position) -> Iterator[tuple[Batch, Position]]:
+    """Pages of records with a stamp at or after ``start`` (minus what ``start`` says is delivered), each
+    with the position it brings the reader to."""
+    position, stamp_done = start, False
     while True:
-        position = yield from _rest_of_stamp(search, query, position)
+        if position.last_id and not stamp_done:
+            position = yield from _rest_of_stamp(search, query, position)
+            stamp_done = True
+        operator = "GT" if stamp_done else "GTE"
         results, complete = _page(search(query.body(
-            [{"propertyName": query.stamp, "operator": "GT", "value": str(position.stamp_ms)}], query.stamp)),
+            [{"propertyName": query.stamp, "operator": operator, "value": str(position.stamp_ms)}], query.stamp)),
             query.limit)
         if not results:
             return
@@ -89,16 +94,19 @@ def changed_since(search: Search, query: Query, start: Position) -> Iterator[tup
         if complete:  # the last page: nothing was cut
             yield results, Position(top, max((numeric_id(raw) or 0 for ms, raw in stamped if ms == top), default=0))
             return
-        if top <= position.stamp_ms:
-            raise KeysetStuck(f"{query.stamp} search: a full page of records without a readable {query.stamp}; "
-                              "the position cannot move on")
-        below_top = [raw for ms, raw in stamped if ms is None or ms < top]
-        position = Position(top, 0)
-        if below_top:
-            yield below_top, position
+        if top <= position.stamp_ms:  # a whole page of one stamp: read that stamp by id
+            if stamp_done:
+                raise KeysetStuck(f"{query.stamp} search: a full page of records without a readable {query.stamp}; "
+                                  "the position cannot move on")
+            position = yield from _rest_of_stamp(search, query, Position(position.stamp_ms))
+            stamp_done = True
+            continue
+        # Records at the top stamp may continue past the page: leave them all to the next query.
+        position, stamp_done = Position(top), False
+        yield [raw for ms, raw in stamped if ms is None or ms < top], position
 
 
-def _rest_of_stamp(search: Search, query: Query, position: Position) -> Iterator[tuple[list[dict[str, Any]], Position]]:
+def _rest_of_stamp(search: Search, query: Query, position: Position) -> Iterator[tuple[Batch, Position]]:
     """Pages of the records sharing ``position.stamp_ms`` with an id above ``position.last_id``."""
     while True:
         filters = [{"propertyName": query.stamp, "operator": "EQ", "value": str(position.stamp_ms)}]
@@ -121,9 +129,6 @@ def _after(position: Position, results: Sequence[Mapping[str, Any]]) -> Position
     return Position(position.stamp_ms, max(last, position.last_id))
 
 
-Batch = list[dict[str, Any]]
-
-
 def by_id(search: Search, query: Query, after_id: int, since: datetime | None) -> Iterator[tuple[Batch, int, bool]]:
     """The first load: pages of records with an id above ``after_id`` (and changed since ``since``), in id
     order, each with the last id read and whether it was the last page."""
@@ -141,7 +146,7 @@ def by_id(search: Search, query: Query, after_id: int, since: datetime | None) -
             return
 
 
-def _page(answer: Mapping[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+def _page(answer: Mapping[str, Any], limit: int) -> tuple[Batch, bool]:
     """A search answer's records, and whether they are all there are (a short page, or ``total`` says so:
     that saves asking again for an empty page)."""
     raw_results = answer.get("results")

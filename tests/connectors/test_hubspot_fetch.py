@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-
 from agent.hookspecs import PROJECT_NAME
 from agent.sync.connector import ConnectorSpec
 from agent.sync.records import (
@@ -33,7 +31,6 @@ from tests.connectors.test_hubspot_helpers import (
     Warnings,
     build_world,
     by_id,
-    config_for,
     connector_for,
     context_for,
     deal_id,

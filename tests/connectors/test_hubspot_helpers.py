@@ -53,7 +53,8 @@ def _deal(world_id: int, name: str, updated_at: str, **extra: Any) -> dict[str, 
 WORLD: dict[str, list[dict[str, Any]]] = {
     "teams": [{"id": 1, "name": "East", "region": "EMEA", "crm": "hubspot"}],
     "reps": [
-        {"id": 1, "name": "Ann Lee", "email": "ann@example.com", "team_id": 1, "created_at": "2025-01-01T00:00:00.000Z"},
+        {"id": 1, "name": "Ann Lee", "email": "ann@example.com", "team_id": 1,
+         "created_at": "2025-01-01T00:00:00.000Z"},
         {"id": 2, "name": "Bob Stone", "email": "bob@example.com", "team_id": 1, "active": False,
          "created_at": "2025-01-02T00:00:00.000Z"},
     ],
