@@ -62,7 +62,8 @@ def _literal_int(element: FunctionElement[Any]) -> int:
 @compiles(days_between, "sqlite")
 def _days_between_sqlite(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = _args(element, compiler, **kw)
-    return f"(julianday({later}) - julianday({earlier}))"
+    # julianday() is a double of ~2.46e6 days: round to milliseconds to drop its float noise.
+    return f"(round((julianday({later}) - julianday({earlier})) * 86400000.0) / 86400000.0)"
 
 
 @compiles(days_between, "postgresql")
@@ -75,7 +76,7 @@ def _days_between_pg(element: days_between, compiler: SQLCompiler, **kw: Any) ->
 @compiles(minutes_between, "sqlite")
 def _minutes_between_sqlite(element: minutes_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = _args(element, compiler, **kw)
-    return f"((julianday({later}) - julianday({earlier})) * 1440.0)"
+    return f"(round((julianday({later}) - julianday({earlier})) * 86400000.0) / 60000.0)"
 
 
 @compiles(minutes_between, "postgresql")
