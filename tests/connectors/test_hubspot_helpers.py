@@ -11,6 +11,7 @@ through the real ``hubspot.HubSpot`` client over HTTP to the sandbox; nothing is
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,6 +28,7 @@ from agent.sync.engine import SyncEngine
 from agent.sync.retry import RetryPolicy, policy_for
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.values import BadRecord, duration_months, local_date, parse_instant, parse_number
+from connectors.sandbox.server import LoggedRequest
 from connectors.sandbox.testing import RunningSandbox, make_world, running_sandbox
 from connectors.sandbox.world import World
 
@@ -136,9 +138,26 @@ def hubspot_sandbox(world: World, faults: str | None = None, **options: Any) -> 
         yield sandbox
 
 
+def settled_log(sandbox: RunningSandbox) -> list[LoggedRequest]:
+    """The request log once the last answer is in it: the sandbox records a request just after sending its
+    answer, so the client may hold the answer a moment before the log shows it."""
+    entries = sandbox.log.entries()
+    for _ in range(40):
+        time.sleep(0.025)
+        latest = sandbox.log.entries()
+        if len(latest) == len(entries):
+            return latest
+        entries = latest
+    return entries
+
+
+def statuses(sandbox: RunningSandbox, path_contains: str) -> list[int]:
+    return [entry.status for entry in settled_log(sandbox) if path_contains in entry.path]
+
+
 def fast_policy(**overrides: Any) -> RetryPolicy:
     """The connector's HubSpot policy with waits of milliseconds (the order of attempts is unchanged)."""
-    settings: dict[str, Any] = {"base_delay": 0.005, "max_delay": 0.05, "max_retry_after": 0.05}
+    settings: dict[str, Any] = {"base_delay": 0.001, "max_delay": 1.0, "max_retry_after": 0.05}
     return policy_for("hubspot", **(settings | overrides))
 
 
