@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Select, and_, case, func, literal, literal_column, or_, select
 
 from agent.hookspecs import hookimpl
 from agent.kpi import (
@@ -100,7 +100,8 @@ def _stage_leakage(ctx: KpiContext) -> Select:
     )
     in_period = and_(spans.c.entered_at < w.c.end_utc, or_(spans.c.left_at.is_(None), spans.c.left_at > w.c.start_utc))
     leaked = func.count(func.distinct(case((or_(lost_here, stale_here), spans.c.opportunity_id), else_=None)))
-    stage_name = dimension_value(stage.c.name)
+    by_stage = ctx.dimension == "stage"
+    stage_name = dimension_value(stage.c.name) if by_stage else literal_column("''")
     return (
         select(
             w.c.period_start,
@@ -116,7 +117,7 @@ def _stage_leakage(ctx: KpiContext) -> Select:
             .outerjoin(following, following.c.id == spans.c.next_stage_id)
         )
         .where(stage.c.is_closed.is_(False), spans.c.entered_at <= now)
-        .group_by(w.c.period_start, spans.c.rep_id, stage_name)
+        .group_by(w.c.period_start, spans.c.rep_id, *([stage_name] if by_stage else []))
     )
 
 

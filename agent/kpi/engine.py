@@ -161,7 +161,9 @@ def _total_of(values: Mapping[str, float | None]) -> KpiNumbers:
 
 def _passes(definition: KpiDefinition, dimensions: Sequence[str]) -> tuple[str | None, ...]:
     if definition.required_dimension:
-        return (definition.required_dimension,)
+        # The org total too: every KPI then has a row in every computed period, which is how the next
+        # run knows the period is stored.
+        return (None, definition.required_dimension)
     return (None, *[dimension for dimension in dimensions if dimension in definition.dimensions])
 
 
@@ -496,8 +498,9 @@ class Evaluation:
         sliced = [maps[name] for name, _ in formula.measures if name not in formula.unsliced]
         present = [key for measure_map in sliced for key in measure_map]
         results: dict[ScopeKey, KpiNumbers] = {}
+        org_only = dimension is None and plan.definition.required_dimension is not None
         for key in self.grid(dimension, present):
-            if key[1] not in plan.definition.scopes:
+            if key[1] not in plan.definition.scopes or (org_only and key[1] != "org"):
                 continue
             inputs, missing = {}, set()
             for name, measure in formula.measures:

@@ -1,0 +1,151 @@
+"""The engine's contract: isolation of failures, duplicate keys, the recompute window, snapshots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import literal_column, select, text, update
+
+from agent.db import Database
+from agent.hookspecs import hookimpl
+from agent.kpi import Aggregate, Condition, Custom, Direction, KpiDefinition, Unit, collect_kpis, eq
+from agent.models import KpiRun, Opportunity
+from agent.testing.kpi import KpiDataset, assert_kpi, kpi_config, kpi_host, kpi_rows, run_kpis
+
+JAN, FEB = "2024-01", "2024-02"
+
+
+def _definition(key: str, compute: object) -> KpiDefinition:
+    return KpiDefinition(key=key, title=key, unit=Unit.COUNT, direction=Direction.UP, description="test", compute=compute)  # type: ignore[arg-type]
+
+
+class _Plugin:
+    def __init__(self, *definitions: KpiDefinition, fail: bool = False) -> None:
+        self.definitions, self.fail = definitions, fail
+
+    @hookimpl
+    def register_kpis(self, register: Callable[[KpiDefinition], None]) -> None:
+        if self.fail:
+            raise RuntimeError("boom")
+        for definition in self.definitions:
+            register(definition)
+
+
+def _broken_select(ctx: object) -> object:
+    missing = literal_column("missing.no_such_column")
+    return select(missing.label("period_start"), missing.label("rep_id"), missing.label("value")).select_from(
+        text("no_such_table AS missing")
+    )
+
+
+def test_a_broken_kpi_fails_alone_and_is_recorded(db: Database) -> None:
+    data = KpiDataset(db)
+    data.rep("ana@example.com")
+    data.deal(owner="ana@example.com", amount=100, close="2024-01-10", status="won")
+    broken = _Plugin(
+        # fails while its batch (opportunities by close date, with revenue's) is built: the batch is retried
+        _definition("bad_filter", Aggregate("opportunities", "amount", (Condition("amount", "in", 5),), at="close_date")),
+        _definition("bad_sql", Custom("broken", _broken_select)),
+        _definition("good_count", Aggregate("opportunities", None, (eq("is_won", True),), at="close_date")),
+    )
+    result = run_kpis(db, kpi_config(kpis={"history_periods": 2}), at="2024-02-10", host=kpi_host(("broken", broken)))
+    assert set(result.failed) == {"bad_filter", "bad_sql"}
+    assert result.status == "partial"
+    assert_kpi(db, "revenue", JAN, "org", 100)
+    assert_kpi(db, "good_count", JAN, "rep:ana@example.com", 1)
+    failed = kpi_rows(db, "bad_sql", JAN)
+    assert [(row["scope_kind"], row["status"]) for row in failed] == [("org", "failed")]
+    assert "no_such" in failed[0]["error"]
+    with db.engine.connect() as connection:
+        run = connection.execute(select(KpiRun.__table__).where(KpiRun.__table__.c.id == result.run_id)).mappings().one()
+    assert run["status"] == "partial" and set(json.loads(run["failed_kpis"])) == {"bad_filter", "bad_sql"}
+
+
+def test_duplicate_keys_disable_both_unless_config_names_an_owner() -> None:
+    mine = _Plugin(_definition("revenue", Aggregate("opportunities", "amount", (eq("is_won", True),), at="close_date")))
+    host = kpi_host(("mine", mine))
+    registry = collect_kpis(host, kpi_config())
+    assert "revenue" not in registry.definitions
+    [error] = [e for e in registry.errors if e.key == "revenue"]
+    assert error.kind == "duplicate" and set(error.plugins) == {"revenue", "mine"}
+    assert "kpi_owner" in error.message and "'mine'" in error.message
+    owned = collect_kpis(host, kpi_config(plugins={"kpi_owner": {"revenue": "mine"}}))
+    assert owned.owners()["revenue"] == "mine"
+    assert "avg_deal_size" in owned.definitions
+
+
+def test_invalid_definitions_and_failing_plugins_are_reported_by_name() -> None:
+    host = kpi_host(
+        ("typo", _Plugin(_definition("typo_kpi", Aggregate("opportunity", "amount", at="close_date")))),
+        ("crashing", _Plugin(fail=True)),
+        builtins=False,
+    )
+    registry = collect_kpis(host, None)
+    messages = {error.kind: error.message for error in registry.errors}
+    assert "no source 'opportunity'" in messages["invalid"] and "'typo'" in messages["invalid"]
+    assert "RuntimeError: boom" in messages["register_failed"]
+    assert registry.definitions == {}
+
+
+def test_only_recent_periods_are_recomputed_unless_asked(db: Database) -> None:
+    data = KpiDataset(db)
+    deal = data.deal(amount=100, close="2023-11-10", status="won")
+    config = kpi_config(kpis={"history_periods": 4, "recompute_periods": 1})
+    run_kpis(db, config, at="2024-02-10")
+    assert_kpi(db, "revenue", "2023-11", "org", 100)
+    with db.write_connection() as connection:
+        connection.execute(update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=150))
+    result = run_kpis(db, config, at="2024-02-11")
+    assert result.periods == (datetime(2024, 1, 1).date(), datetime(2024, 2, 1).date())  # January and February only
+    assert_kpi(db, "revenue", "2023-11", "org", 100)  # November stays as stored
+    run_kpis(db, config, at="2024-02-11", recompute_all=True)
+    assert_kpi(db, "revenue", "2023-11", "org", 150)
+
+
+def test_disabled_input_still_feeds_a_derived_kpi(db: Database) -> None:
+    data = KpiDataset(db)
+    account = data.account("A")
+    data.contract(account, start="2023-01-01", end="2024-01-10", monthly=10)
+    run_kpis(db, kpi_config(kpis={"history_periods": 1, "disabled": ["churn_rate", "mrr"]}), at="2024-01-31")
+    assert kpi_rows(db, "churn_rate", JAN) == []
+    assert_kpi(db, "retention_rate", JAN, "org", 0, numerator=0, denominator=1)
+
+
+def test_a_live_pipeline_snapshot_keeps_what_the_crm_forgets(db: Database) -> None:
+    data = KpiDataset(db)
+    deal = data.deal(amount=1000, created="2024-01-05 10:00", close="2024-03-01", stage="Proposal")
+    config = kpi_config(kpis={"history_periods": 2})
+    # Run on 1 Feb at 06:00: the snapshot of the pipeline at 1 Feb 00:00 (January's end) is taken live.
+    run_kpis(db, config, at=datetime(2024, 2, 1, 6, tzinfo=UTC))
+    assert_kpi(db, "pipeline_value", JAN, "org", 1000)
+    # The amount changes later with no stage history entry: January's end must not move.
+    with db.write_connection() as connection:
+        connection.execute(update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=5000))
+    run_kpis(db, config, at="2024-02-20")
+    assert_kpi(db, "pipeline_value", JAN, "org", 1000)
+    assert_kpi(db, "pipeline_value", FEB, "org", 5000)  # February's end is still ahead: the live state
+
+
+def test_values_cover_every_team_and_active_rep_and_slices_on_request(db: Database) -> None:
+    data = KpiDataset(db)
+    data.team("north")
+    data.rep("ana@example.com", team="north")
+    data.rep("old@example.com", active=False)
+    data.deal(owner="ana@example.com", amount=10, close="2024-01-10", status="won", lead_source="web")
+    run_kpis(db, kpi_config(kpis={"history_periods": 1}), at="2024-01-31", dimensions=("lead_source",))
+    scopes = {(row["scope_kind"], row["dimension_value"]) for row in kpi_rows(db, "calls", JAN)}
+    assert scopes == {("org", ""), ("team", ""), ("rep", "")}  # the inactive rep without data has no row
+    assert_kpi(db, "calls", JAN, "team:north", 0)
+    assert_kpi(db, "win_rate", JAN, "rep:ana@example.com", 100, dimension="lead_source", dimension_value="web")
+
+
+@pytest.mark.parametrize("grain,start", [("quarter", "2024-01-01"), ("week", "2024-01-08")])
+def test_other_grains(db: Database, grain: str, start: str) -> None:
+    data = KpiDataset(db)
+    data.deal(amount=10, close="2024-01-10", status="won")
+    data.deal(amount=20, close="2024-03-10", status="won")
+    run_kpis(db, kpi_config(kpis={"history_periods": 1}), at="2024-01-14" if grain == "week" else "2024-03-31", grain=grain)
+    assert_kpi(db, "revenue", start, "org", 30 if grain == "quarter" else 10, grain=grain)
