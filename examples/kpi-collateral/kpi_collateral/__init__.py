@@ -1,0 +1,1 @@
+"""Example third-party KPI plugin for sales-kpi-agent (see README.md)."""
