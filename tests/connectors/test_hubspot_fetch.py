@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
 from agent.hookspecs import PROJECT_NAME
+from agent.plugins import create_plugin_manager
 from agent.sync.connector import ConnectorSpec
 from agent.sync.records import (
     AccountRecord,
@@ -55,6 +58,24 @@ def test_the_hook_registers_the_hubspot_kind_with_a_table_for_every_object() -> 
     assert spec.object_tables["deals"] == "opportunity"
     assert spec.object_tables["calls"] == spec.object_tables["notes"] == "activity"
     assert PROJECT_NAME == "kpi_agent"  # the entry point group `hubspot = "connectors.hubspot"` lives in
+
+
+def test_the_entry_point_loads_the_connector_like_any_plugin() -> None:
+    host = create_plugin_manager()
+    registered: list[ConnectorSpec] = []
+    for call in host.impls("register_connectors"):
+        if call.plugin_name == "hubspot":
+            call.function(registered.append)
+    assert [spec.kind for spec in registered] == ["hubspot"]
+
+
+def test_the_token_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with hubspot_sandbox(build_world(tmp_path)) as sandbox:
+        monkeypatch.setenv("KPI_AGENT_TEST_HUBSPOT_TOKEN", sandbox.hubspot_token())
+        connector = connector_for(sandbox, access_token="env:KPI_AGENT_TEST_HUBSPOT_TOKEN")
+        products = by_id(fetch_all(connector, "products", context_for()))
+    assert [(product.name, product.sku) for product in products.values()] == [("Platform", "PLT-1")]
+    assert str(PRODUCT + 1) in products
 
 
 def test_deals_become_opportunities_with_mapped_types_and_home_amounts(tmp_path: Path) -> None:
