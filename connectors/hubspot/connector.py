@@ -4,10 +4,10 @@ Per object (``objects.py``), ``fetch`` yields :class:`Page` s whose cursor the e
 records:
 
 - first load (no cursor, or ``--full``): id-ordered search (``keyset.by_id``), resumable from
-  ``initial_last_id``; the last page sets ``stamp`` to the load's start minus the overlap, and the same
-  run carries on in steady state;
+  ``initial_last_id``; its last page sets ``stamp`` to the load's start minus the overlap;
 - steady state: the archived records first (as ``deleted_ids``: archiving does not bump the stamp, so
-  search never shows it), then the keyset over the modification stamp from ``stamp - overlap``;
+  search never shows it), then the keyset over the modification stamp (``keyset.changed_since``) from the
+  cursor the engine hands in, whose stamp the engine has already moved back by the overlap;
 - owners, teams, pipelines and stages: read whole each run.
 
 A cursor handed out is never behind the stored one, so re-reading the overlap never moves it back.
@@ -27,7 +27,14 @@ from agent.sync.connector import Cursor, Page, Problem, SyncContext
 from agent.sync.records import CrmRecord, QuarantinedItem
 from agent.sync.retry import RetryPolicy
 from connectors.hubspot import keyset, normalize
-from connectors.hubspot.api import BATCH_READ_MAX, HISTORY_PAGE_MAX, LIST_PAGE_MAX, SEARCH_PAGE_MAX, HubSpotApi
+from connectors.hubspot.api import (
+    BATCH_READ_MAX,
+    HISTORY_PAGE_MAX,
+    LIST_PAGE_MAX,
+    SEARCH_INTERVAL,
+    SEARCH_PAGE_MAX,
+    HubSpotApi,
+)
 from connectors.hubspot.errors import HubSpotConfigError, HubSpotError, HubSpotRequestRefused
 from connectors.hubspot.keyset import Position, Query
 from connectors.hubspot.normalize import Normalizer, Related
@@ -44,7 +51,7 @@ class HubSpotConnector:
     """Syncs one HubSpot portal; see the module docstring for how each object is read."""
 
     def __init__(self, name: str, config: HubSpotConnection, *, policy: RetryPolicy | None = None,
-                 search_interval: float = 0.25, page_size: int = SEARCH_PAGE_MAX) -> None:
+                 search_interval: float = SEARCH_INTERVAL, page_size: int = SEARCH_PAGE_MAX) -> None:
         self.name = name
         self.config = config
         self.page_size = min(page_size, SEARCH_PAGE_MAX)
@@ -227,7 +234,7 @@ class HubSpotConnector:
             if str(owner.get("id")) in excluded:
                 continue
             try:
-                records.append(normalize.owner_records(owner))
+                records.append(normalize.owner_record(owner))
             except (BadRecord, ValueError) as bad:
                 quarantined.append(QuarantinedItem(str(owner.get("id") or ""), f"HubSpot owners: {bad}", owner))
         return Page(cursor=cursor, records=records, quarantined=quarantined)

@@ -397,7 +397,7 @@ def _outcome(object_type: str, props: Mapping[str, Any], n: Normalizer) -> str |
 # -- records that do not come from the objects API ------------------------------------------------------
 
 
-def owner_records(owner: Mapping[str, Any]) -> UserRecord:
+def owner_record(owner: Mapping[str, Any]) -> UserRecord:
     if is_blank(owner.get("id")):
         raise BadRecord("the owner has no id")
     teams = owner.get("teams") or []
@@ -430,7 +430,10 @@ def stage_records(pipeline: Mapping[str, Any]) -> list[StageRecord]:
     for stage in pipeline.get("stages") or []:
         metadata = stage.get("metadata") or {}
         closed = parse_bool(metadata.get("isClosed"))
-        chance = probability(metadata.get("probability"), f"stage {stage.get('id')} probability")
+        try:
+            chance = probability(metadata.get("probability"), f"stage {stage.get('id')} probability")
+        except BadRecord:  # a stage is never dropped for its default probability: deals still point at it
+            chance = None
         stages.append(StageRecord(
             source_id=str(stage["id"]), name=text_or_none(stage.get("label"), 200) or str(stage["id"]),
             pipeline_source_id=str(pipeline["id"]), sort_order=int(stage.get("displayOrder") or 0),
