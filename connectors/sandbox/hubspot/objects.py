@@ -512,6 +512,9 @@ def build_catalog(shape: WorldShape) -> Catalog:
         "name": Prop("name", "Company name", "string", "text", "r.name"),
         "domain": Prop("domain", "Company Domain Name", "string", "text", "NULL"),
         "industry": Prop("industry", "Industry", "enumeration", "select", "r.industry", Codec()),
+        # Not a HubSpot default: portals that sell by region keep it in a custom property like this one,
+        # which is what the agent's default mapping (region_property = "region") expects.
+        "region": Prop("region", "Region", "string", "text", "r.region"),
     }
     objects["companies"] = ObjectSpec(
         "companies", "0-2", "company", "accounts", ID_BASES["companies"], company_props,
