@@ -251,6 +251,8 @@ class HubSpotConnection(_SyncOptions):
     kind: Literal["hubspot"]
     base_url: str = "https://api.hubapi.com"
     access_token: SecretStr
+    ca_bundle: Path | None = None
+    search_requests_per_second: float = Field(default=4.0, gt=0, le=10)
     mapping: HubSpotMapping = HubSpotMapping()
 
     _env = field_validator("access_token", mode="before")(_resolve_env)

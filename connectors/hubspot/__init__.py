@@ -19,7 +19,8 @@ __all__ = ["HubSpotConnector", "register_connectors"]
 
 def create_connector(name: str, connection_config: Any, context: SyncContext) -> HubSpotConnector:
     """The factory the engine calls for each ``kind = "hubspot"`` connection."""
-    return HubSpotConnector(name, connection_config)
+    return HubSpotConnector(name, connection_config,
+                            search_interval=1 / connection_config.search_requests_per_second)
 
 
 @hookimpl

@@ -93,8 +93,9 @@ class HubSpotApi:
         self.requests = 0
         self._clock = clock
         self._next_search_at = 0.0
+        tls = {"ssl_ca_cert": str(config.ca_bundle)} if config.ca_bundle else {}
         self._client = HubSpot(access_token=config.access_token.get_secret_value(),
-                               host=config.base_url.rstrip("/"), retry=hubspot_client_retry())
+                               host=config.base_url.rstrip("/"), retry=hubspot_client_retry(), **tls)
 
     # Each API object builds its own urllib3 pool: build each once, so connections are kept alive.
     @cached_property
