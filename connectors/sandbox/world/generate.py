@@ -135,7 +135,6 @@ WON_STAGE = {1: 6, 2: 10}
 LOST_STAGE = {1: 7, 2: 11}
 STAGE_BY_ID = {stage[0]: stage for stage in STAGES}
 
-ACTIVITY_KINDS = ("call", "email", "meeting", "task", "note")
 CALL_OUTCOMES = ("Connected", "Left voicemail", "No answer", "Busy")
 CALL_OUTCOME_WEIGHTS = (45, 30, 20, 5)
 
