@@ -93,7 +93,8 @@ class RunningSandbox:
     def salesforce_domain(self) -> str:
         """What to pass as simple-salesforce's `domain` so its login URLs reach this sandbox."""
         server = self._require("salesforce")
-        return f"{server.host}:{server.port}/{SALESFORCE_LOGIN_PREFIX}"
+        host = f"[{server.host}]" if ":" in server.host else server.host
+        return f"{host}:{server.port}/{SALESFORCE_LOGIN_PREFIX}"
 
     def requests_session(self) -> requests.Session:
         """A requests session that trusts the sandbox CA (and, served over http, reaches it over http)."""
@@ -103,7 +104,7 @@ class RunningSandbox:
         if server.tls is not None:
             session.verify = str(server.tls.ca_cert)
         else:
-            session.mount(f"https://{server.host}:{server.port}", HttpsToHttpAdapter())
+            session.mount("https://" + server.base_url.split("://", 1)[1], HttpsToHttpAdapter())
         return session
 
     def salesforce_client(self, *, auth: str = "password", **kwargs: Any) -> simple_salesforce.Salesforce:
