@@ -63,6 +63,8 @@ class Page:
     quarantined: Sequence[QuarantinedItem] = ()
     table: str | None = None
     """The cache table ``deleted_ids`` belong to, when it is not ``ConnectorSpec.object_tables[object]``."""
+    expected_total: int | None = None
+    """How many records the whole fetch should deliver, when the CRM says (progress bars show an ETA)."""
 
 
 @dataclass(frozen=True)

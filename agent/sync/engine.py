@@ -68,7 +68,7 @@ class Progress(Protocol):
 
     def object_started(self, connection: str, object_name: str) -> None: ...
 
-    def page_written(self, connection: str, object_name: str, records: int) -> None: ...
+    def page_written(self, connection: str, object_name: str, records: int, expected_total: int | None) -> None: ...
 
     def object_finished(self, outcome: ObjectOutcome) -> None: ...
 
@@ -77,7 +77,7 @@ class NoProgress:
     def object_started(self, connection: str, object_name: str) -> None:
         pass
 
-    def page_written(self, connection: str, object_name: str, records: int) -> None:
+    def page_written(self, connection: str, object_name: str, records: int, expected_total: int | None) -> None:
         pass
 
     def object_finished(self, outcome: ObjectOutcome) -> None:
@@ -184,7 +184,7 @@ class SyncEngine:
                 counters.quarantined += counts.quarantined
                 counters.pages += 1
                 counters.tables |= counts.tables
-                self.progress.page_written(context.connection, object_name, len(page.records))
+                self.progress.page_written(context.connection, object_name, len(page.records), page.expected_total)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -193,10 +193,11 @@ class SyncEngine:
     @staticmethod
     def starting_cursor(stored: Cursor, context: SyncContext) -> Cursor:
         """The cursor handed to ``fetch``: a fresh one for ``--full``; in steady state the stamp moved back
-        by the overlap (rows committed late with an older stamp) and the id tie-break dropped with it."""
+        by the overlap (rows committed late with an older stamp) and the id tie-break dropped with it.
+        Without an overlap the stored ``(stamp, last_id)`` is resumed exactly."""
         if context.full:
             return Cursor()
-        if stored.initial_load_done and stored.stamp is not None:
+        if stored.initial_load_done and stored.stamp is not None and context.overlap > timedelta(0):
             return replace(stored, stamp=stored.stamp - context.overlap, last_id=None)
         return stored
 
@@ -361,6 +362,10 @@ class SyncEngine:
             if live == 0:
                 conn.execute(text("DROP TABLE kpi_live_ids"))
                 conn.commit()
+                cached = conn.execute(text(f"SELECT count(*) FROM {table_name} WHERE connection = :connection"),
+                                      {"connection": context.connection}).scalar()
+                if not cached:
+                    return 0
                 log.warning("%s: %s reported no live ids; reconciliation of %s skipped rather than emptying it",
                             context.connection, "/".join(feeders), table_name)
                 return 0

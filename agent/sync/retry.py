@@ -143,6 +143,8 @@ def classify_transport_error(error: BaseException) -> Decision | None:
     import requests
     import urllib3.exceptions
 
+    if isinstance(error, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
+        return Decision(False, reason="TLS certificate not trusted")  # a config problem, not a transient one
     transient: tuple[type[BaseException], ...] = (
         requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
         requests.exceptions.ContentDecodingError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,

@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,8 +160,9 @@ def _batches(items: Sequence[Any], size: int = BATCH_ROWS) -> Iterator[Sequence[
 
 
 def end_of_local_day(day: date, zone: ZoneInfo) -> datetime:
-    """The last instant of ``day`` in ``zone``, in UTC: where a date-only close lands."""
-    return datetime.combine(day, time.max, zone).astimezone(UTC)
+    """The end of ``day`` in ``zone`` as a UTC instant: the next day's local midnight, since a date covers
+    ``[d 00:00, d+1 00:00)`` (the KPI catalog's convention for a close without stage history)."""
+    return datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
 
 
 class CacheWriter:

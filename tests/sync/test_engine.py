@@ -69,7 +69,7 @@ def world() -> dict[str, list]:
             OpportunityRecord(source_id="D1", created_at=at(0), account_source_id="A1", owner_source_id="U2",
                               pipeline_source_id="P", stage_source_id="Open", amount=800.0, currency="EUR",
                               last_modified_at=at(4)),
-            # won, date-only close in Asia/Jakarta (UTC+7): end of 2025-06-30 local = 16:59:59.999999 UTC
+            # won, date-only close in Asia/Jakarta (UTC+7): ends at 2025-07-01 00:00 local = 2025-06-30 17:00 UTC
             OpportunityRecord(source_id="D2", created_at=at(0), owner_source_id="U1", stage_source_id="Won",
                               amount=500.0, currency="USD", probability=0.9, close_date=date(2025, 6, 30),
                               is_closed=True, is_won=True, last_modified_at=at(5)),
@@ -130,8 +130,8 @@ def test_first_load_resolves_keys_maps_reps_and_derives_values(db: Database) -> 
     with db.session() as session:
         found = session.execute(text("SELECT source_id, closed_at FROM opportunity WHERE is_closed = TRUE"))
         closed = dict(found.all())
-    # D2: end of 2025-06-30 in Jakarta; D3: the stage history's entry into Won (12:30 UTC)
-    assert _instant(closed["D2"]) == datetime(2025, 6, 30, 16, 59, 59, 999999, tzinfo=UTC)
+    # D2: the end of 2025-06-30 in Jakarta; D3: the stage history's entry into Won (12:30 UTC)
+    assert _instant(closed["D2"]) == datetime(2025, 6, 30, 17, tzinfo=UTC)
     assert _instant(closed["D3"]) == at(30)
     # the history's EUR 80 is 100 at 0.8 EUR per USD
     assert rows(db, "SELECT amount_home FROM stage_history") == [(100.0,)]
