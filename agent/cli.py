@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +30,8 @@ from agent.config import (
     check_plugin_sections,
     load_config,
 )
+from agent.db import Database, DatabaseError, create_database
+from agent.hookspecs import PLUGIN_API_VERSION
 from agent.logs import configure_logging, secrets_of
 from agent.plugins import PluginHost, create_plugin_manager
 
@@ -74,6 +78,20 @@ def _load(option: Path | None) -> AgentConfig:
         raise typer.Exit(1) from None
     configure_logging(config.agent.log_level, secrets_of(config))
     return config
+
+
+@contextmanager
+def _database(config: AgentConfig) -> Iterator[Database]:
+    """The configured cache, migrated to the newest schema."""
+    try:
+        db = create_database(config.agent.database_url.get_secret_value())
+    except DatabaseError as error:
+        error_console.print(f"[red]✗ cache[/]: {error}")
+        raise typer.Exit(1) from None
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def _host(config: AgentConfig) -> PluginHost:
@@ -146,7 +164,10 @@ def config_check(
     for variable in sorted(set(unset_env)):
         console.print(f"[yellow]![/] environment variable {variable} is not set here; the agent will need it.")
     if online:
-        _not_yet("config check --online", "CRM preflight comes with the connectors")
+        from agent.sync.cli import preflight
+
+        configure_logging(config.agent.log_level, secrets_of(config))
+        raise typer.Exit(preflight(console, config, host))
 
 
 @app.command("plugins")
@@ -158,36 +179,33 @@ def plugins_command(
     config = _load(config_file)
     host = _host(config)
     registry = _kpi_registry(host, config)
-    rows = [_plugin_row(info, registry) for info in host.plugin_infos()]
+    connectors = _connector_owners(host)
+    rows = [_plugin_row(info, registry, connectors) for info in host.plugin_infos()]
     errors = [{"name": e.name, "distribution": e.distribution, "error": e.message} for e in host.load_errors]
     if as_json:
-        console.print_json(json.dumps({"plugins": rows, "errors": errors}))
+        console.print_json(json.dumps({"api_version": PLUGIN_API_VERSION, "plugins": rows, "errors": errors}))
         return
-    table = Table(title="Plugins", title_justify="left")
-    for column in ("name", "version", "origin", "enabled", "hooks", "KPIs"):
-        table.add_column(column)
+    table = Table(title=f"Plugins (plugin API {PLUGIN_API_VERSION})", title_justify="left", show_lines=True)
+    for column in ("name", "version", "origin", "enabled", "hooks"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("provides", overflow="fold", ratio=1)
     for row in rows:
         enabled = "yes" if row["enabled"] else "[dim]disabled[/]"
-        table.add_row(
-            row["name"],
-            row["version"] or "-",
-            row["origin"],
-            enabled,
-            ", ".join(row["hooks"]) or "-",
-            ", ".join(row["kpis"]) or "-",
-        )
+        provides = ", ".join(row["kpis"] + [f"connector {kind}" for kind in row["connectors"]]) or "-"
+        table.add_row(row["name"], row["version"] or "-", row["origin"], enabled, "\n".join(row["hooks"]) or "-",
+                      provides)
     console.print(table)
     for error in errors:
-        error_console.print(
-            f"[red]✗ plugin {error['name']}[/] ({error['distribution'] or 'registered'}): {error['error']}"
-        )
+        origin = error["distribution"] or "registered"
+        error_console.print(f"[red]✗ plugin {error['name']}[/] ({origin}): {error['error']}")
 
 
-def _plugin_row(info: Any, registry: Any | None) -> dict[str, Any]:
+def _plugin_row(info: Any, registry: Any | None, connectors: dict[str, str]) -> dict[str, Any]:
     kpis: list[str] = []
     if registry is not None:
         kpis = sorted(key for key, owner in registry.owners().items() if owner == info.name)
     return {
+        "connectors": sorted(kind for kind, owner in connectors.items() if owner == info.name),
         "name": info.name,
         "version": info.version,
         "origin": info.origin,
@@ -195,6 +213,14 @@ def _plugin_row(info: Any, registry: Any | None) -> dict[str, Any]:
         "hooks": list(info.hooks),
         "kpis": kpis,
     }
+
+
+def _connector_owners(host: PluginHost) -> dict[str, str]:
+    """Connector kind → the plugin that registered it."""
+    from agent.sync.registry import collect_connectors
+
+    registry = collect_connectors(host)
+    return {kind: registry.plugin_of(kind) or "?" for kind in registry}
 
 
 @app.command("sandbox")
@@ -284,16 +310,24 @@ def sync_command(
     object_name: Annotated[str | None, typer.Option("--object", help="Only this object.")] = None,
     full: Annotated[bool, typer.Option(help="Reload from scratch instead of incrementally.")] = False,
 ) -> None:
-    """Pull changed records from the CRMs into the cache."""
-    _load(config_file)
-    _not_yet("sync", "the CRM connectors are being built (issue: Salesforce and HubSpot incremental sync)")
+    """Pull changed records from the CRMs into the cache (incrementally; --full reloads)."""
+    from agent.sync.cli import run_sync
+
+    config = _load(config_file)
+    with _database(config) as db:
+        code = run_sync(console, config, _host(config), db, connection=connection, object_name=object_name, full=full)
+    raise typer.Exit(code)
 
 
 @app.command("status")
 def status_command(config_file: ConfigOption = None) -> None:
     """Show each object's sync cursor, last run, counts, quarantined records and last error."""
-    _load(config_file)
-    _not_yet("status", "it reports on the sync, which the connectors bring")
+    from agent.sync.cli import show_status
+
+    config = _load(config_file)
+    with _database(config) as db:
+        code = show_status(console, config, db)
+    raise typer.Exit(code)
 
 
 @app.command("run")

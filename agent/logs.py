@@ -74,3 +74,5 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic narrates every migration step at INFO; an admin needs to hear only of problems.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
