@@ -259,7 +259,7 @@ def sandbox_command(
 @app.command("demo")
 def demo_command(
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
-    size: Annotated[str, typer.Option(help="Size of the generated world.")] = "tiny",
+    size: Annotated[str, typer.Option(help="Size of the generated world (tiny, small, medium, ...).")] = "small",
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(".kpi-agent/demo"),
 ) -> None:
     """Run the whole loop against the sandbox and show each step."""
