@@ -274,7 +274,18 @@ class SyncEngine:
                 table.c.connection == connection, table.c.object == object_name,
                 (table.c.lease_owner.is_(None)) | (table.c.lease_owner == holder),
             ).values(lease_owner=self.owner, lease_expires_at=now + self.lease)).rowcount
+            if taken == 1 and holder is not None and holder != self.owner:
+                self._close_orphaned_runs(conn, connection, object_name, holder, now)
         return None if taken == 1 else "another process"
+
+    def _close_orphaned_runs(self, conn: Connection, connection: str, object_name: str, holder: str,
+                             now: datetime) -> None:
+        """Runs of a lease taken over (its process was killed) never finished: say so in their rows."""
+        runs = cache_table("sync_run")
+        conn.execute(update(runs).where(runs.c.connection == connection, runs.c.object == object_name,
+                                        runs.c.status == "running").values(
+            status="interrupted", finished_at=now,
+            error=f"the process ({holder}) ended before the run finished; the next run resumed from its cursor"))
 
     def release_lease(self, conn: Connection, connection: str, object_name: str) -> None:
         table = cache_table("sync_cursor")

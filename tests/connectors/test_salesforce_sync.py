@@ -36,9 +36,14 @@ def test_first_load_brings_every_object_with_keys_resolved(db: Database, tmp_pat
                      "ORDER BY is_won, is_closed") == [(False, False, 360), (False, True, 45), (True, True, 45)]
 
 
+DEAL_OBJECTS = ["UserRole", "User", "Pipeline", "OpportunityStage", "CurrencyType", "Account", "Opportunity",
+                "OpportunityLineItem", "OpportunityHistory"]
+ACTIVITY_OBJECTS = ["User", "Account", "Contact", "Lead", "Opportunity", "Task", "Event", "Contract"]
+
+
 def test_one_deal_field_by_field(db: Database, tmp_path: Path, sandbox_factory) -> None:
     sandbox = sandbox_factory(sales_world(tmp_path))
-    run_salesforce(db, agent_config(sandbox))
+    run_salesforce(db, agent_config(sandbox), objects=DEAL_OBJECTS)
     [row] = query(db, "SELECT o.name, a.source_id, o.amount, o.currency, o.amount_home, o.probability, "
                       "o.deal_type, o.deal_type_raw, o.lead_source, o.close_date, o.is_closed, o.is_won, "
                       "s.name, p.source_id FROM opportunity o JOIN account a ON a.id = o.account_id "
@@ -52,7 +57,7 @@ def test_one_deal_field_by_field(db: Database, tmp_path: Path, sandbox_factory) 
 
 def test_won_deal_closes_when_it_entered_the_won_stage(db: Database, tmp_path: Path, sandbox_factory) -> None:
     sandbox = sandbox_factory(sales_world(tmp_path))
-    run_salesforce(db, agent_config(sandbox))
+    run_salesforce(db, agent_config(sandbox), objects=DEAL_OBJECTS)
     with db.session() as session:
         from sqlalchemy import select
 
@@ -72,7 +77,7 @@ def test_won_deal_closes_when_it_entered_the_won_stage(db: Database, tmp_path: P
 
 def test_activities_kinds_links_and_the_lead_they_moved_from(db: Database, tmp_path: Path, sandbox_factory) -> None:
     sandbox = sandbox_factory(sales_world(tmp_path))
-    run_salesforce(db, agent_config(sandbox))
+    run_salesforce(db, agent_config(sandbox), objects=ACTIVITY_OBJECTS)
     rows = query(db, "SELECT a.kind, a.status, a.direction, a.duration_seconds, l.last_modified_at IS NOT NULL, "
                      "a.lead_source_id IS NOT NULL, c.source_id IS NOT NULL, o.name, r.email FROM activity a "
                      "LEFT JOIN lead l ON l.id = a.lead_id LEFT JOIN contact c ON c.id = a.contact_id "
