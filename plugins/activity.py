@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select, union_all
+from sqlalchemy import Select, and_, case, func, literal, select, union_all
 
 from agent.hookspecs import hookimpl
 from agent.kpi import Aggregate, Custom, Direction, KpiContext, KpiDefinition, Ratio, Unit, eq
@@ -52,58 +52,51 @@ def _record_activities(ctx: KpiContext) -> Any:
             live_leads
         ),
     ]
-    converted = LEAD.alias("converted_from")
-    from_lead_deal = select(converted.c.id).where(converted.c.converted_opportunity_id == deal.c.id).exists()
+    converted = select(LEAD.c.converted_opportunity_id).where(LEAD.c.converted_opportunity_id.isnot(None))
     from_deal = via(a.c.opportunity_id == deal.c.id, deal.c.owner_rep_id, deal.c.id, "deal", deal).where(
-        deal.c.is_deleted.is_(False), ~from_lead_deal
+        deal.c.is_deleted.is_(False), deal.c.id.not_in(converted)
     )
     return union_all(*from_lead, from_deal).subquery("record_activities")
 
 
 def _touches_to_meeting(ctx: KpiContext) -> Select:
     """Per record whose first held meeting falls in the period: the outbound completed calls and
-    emails before it (touches) and 1 (records)."""
+    emails before it (touches) and 1 (records).  One pass over the record's activities: a window
+    function finds the first meeting, a grouped sum counts what came before it."""
     links, w = _record_activities(ctx), ctx.windows()
     now = literal(ctx.now, ACTIVITY.c.occurred_at.type)
     held = and_(links.c.kind.in_(MEETING_KINDS), links.c.status.in_(HELD_STATUSES), links.c.occurred_at <= now)
-    first = (
-        select(
-            links.c.record_kind,
-            links.c.record_id,
-            func.min(links.c.rep_id).label("rep_id"),
-            func.min(links.c.occurred_at).label("first_meeting"),
-        )
-        .where(held)
-        .group_by(links.c.record_kind, links.c.record_id)
-        .subquery("first_meetings")
-    )
     touch = and_(links.c.kind.in_(("call", "email")), links.c.status == "completed", links.c.direction == "outbound")
-    before = and_(
-        links.c.record_kind == first.c.record_kind,
-        links.c.record_id == first.c.record_id,
-        links.c.occurred_at < first.c.first_meeting,
-        touch,
+    record = (links.c.record_kind, links.c.record_id)
+    marked = select(
+        *record,
+        links.c.rep_id,
+        links.c.occurred_at,
+        case((touch, literal(1)), else_=literal(0)).label("is_touch"),
+        func.min(case((held, links.c.occurred_at), else_=None)).over(partition_by=record).label("first_meeting"),
+    ).subquery("marked")
+    before = and_(marked.c.is_touch == 1, marked.c.occurred_at < marked.c.first_meeting)
+    per_record = (
+        select(
+            func.min(marked.c.rep_id).label("rep_id"),
+            func.min(marked.c.first_meeting).label("first_meeting"),
+            func.sum(case((before, literal(1)), else_=literal(0))).label("touches"),
+        )
+        .where(marked.c.first_meeting.isnot(None))
+        .group_by(marked.c.record_kind, marked.c.record_id)
+        .subquery("per_record")
     )
-    touches = (
-        select(first.c.record_kind, first.c.record_id, func.count(links.c.occurred_at).label("touches"))
-        .select_from(first.outerjoin(links, before))
-        .group_by(first.c.record_kind, first.c.record_id)
-        .subquery("touches")
-    )
+    in_period = and_(per_record.c.first_meeting >= w.c.start_utc, per_record.c.first_meeting < w.c.end_utc)
     return (
         select(
             w.c.period_start,
-            first.c.rep_id,
+            per_record.c.rep_id,
             no_id().label("team_id"),
-            func.sum(touches.c.touches).label("touches"),
+            func.sum(per_record.c.touches).label("touches"),
             func.count().label("records"),
         )
-        .select_from(
-            first.join(w, and_(first.c.first_meeting >= w.c.start_utc, first.c.first_meeting < w.c.end_utc)).join(
-                touches, and_(touches.c.record_kind == first.c.record_kind, touches.c.record_id == first.c.record_id)
-            )
-        )
-        .group_by(w.c.period_start, first.c.rep_id)
+        .select_from(per_record.join(w, in_period))
+        .group_by(w.c.period_start, per_record.c.rep_id)
     )
 
 

@@ -436,9 +436,10 @@ def _lifecycle(request: SourceRequest) -> Select:
     ).where(
         contact.c.is_deleted == false(),
         contact.c.mql_at.isnot(None),
-        ~exists(
-            select(converted.c.id).where(
-                converted.c.converted_contact_id == contact.c.id,
+        # NOT IN, not a correlated NOT EXISTS: lead.converted_contact_id has no index.
+        contact.c.id.not_in(
+            select(converted.c.converted_contact_id).where(
+                converted.c.converted_contact_id.isnot(None),
                 converted.c.mql_at.isnot(None),
                 converted.c.is_deleted == false(),
             )
