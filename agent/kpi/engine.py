@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -350,6 +351,7 @@ class Evaluation:
         failures: dict[MeasureRequest, str] = {}
         for key, measures in batches.items():
             dimension = key[-1]
+            started = time.perf_counter()
             try:
                 found = self._run_batch(measures, dimension)
             except Exception as error:  # one broken measure must not take the batch down: retry alone
@@ -357,6 +359,7 @@ class Evaluation:
                 log.warning("KPI batch %s failed (%s); retrying its measures one by one", key[:3], error)
                 found = self._run_alone(measures, dimension, failures)
             values.update({(measure, dimension): result for measure, result in found.items()})
+            log.debug("KPI batch %s (%d measures): %.3f s", key[:3], len(measures), time.perf_counter() - started)
         return values, failures
 
     def _run_alone(
