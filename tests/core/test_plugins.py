@@ -165,3 +165,16 @@ def test_plugin_config_section_is_validated(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "plugin_config.goodone.threshold" in result.output
     assert "plugin_config.nobody" in result.output
+
+
+def test_every_hook_has_a_documented_section_with_its_exact_signature() -> None:
+    # Datasette's rule: a hook without a documentation heading that has its exact arguments is a defect.
+    import inspect
+    import re
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    headings = dict(re.findall(r"^### `(\w+)\((.*?)\)", docs, flags=re.MULTILINE))
+    for name in [n for n in dir(hookspecs) if n.startswith("register_")]:
+        assert name in headings, f"docs/plugins.md has no section for hook {name}"
+        documented = [part.split(":")[0].strip() for part in headings[name].split(",") if part.strip()]
+        assert documented == list(inspect.signature(getattr(hookspecs, name)).parameters), name
