@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 
 from pydantic import BaseModel, SecretStr
+from rich.console import Console
 from rich.logging import RichHandler
 
 MASK = "***"
@@ -66,7 +67,8 @@ def _collect(value: object, found: list[str]) -> None:
 
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """Rich console logging for the CLI, with secret redaction on the handler."""
-    handler = RichHandler(show_path=False, rich_tracebacks=False)
+    # Logs go to stderr, so that a command's own output (JSON, tables) on stdout stays clean.
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
     handler.addFilter(SecretRedactor(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -176,5 +176,5 @@ def test_every_hook_has_a_documented_section_with_its_exact_signature() -> None:
     headings = dict(re.findall(r"^### `(\w+)\((.*?)\)", docs, flags=re.MULTILINE))
     for name in [n for n in dir(hookspecs) if n.startswith("register_")]:
         assert name in headings, f"docs/plugins.md has no section for hook {name}"
-        documented = [part.split(":")[0].strip() for part in headings[name].split(",") if part.strip()]
+        documented = re.findall(r"(?:^|,\s*)(\w+)\s*:", headings[name])
         assert documented == list(inspect.signature(getattr(hookspecs, name)).parameters), name
