@@ -120,3 +120,23 @@ def test_config_check_cli_rejects_bad_toml(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["config", "check", str(bad)], env={"COLUMNS": "200"})
     assert result.exit_code == 1
     assert "not valid TOML" in result.output
+
+
+def test_a_secret_that_reaches_a_log_line_is_masked(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import logging
+
+    from agent.logs import configure_logging, secrets_of
+
+    monkeypatch.setenv("SF_PW_FOR_TEST", "correct-horse-battery")
+    config = parse_config({"connections": {"sf": {"kind": "salesforce", "username": "u",
+                                                   "password": "env:SF_PW_FOR_TEST"}}})
+    configure_logging("INFO", secrets_of(config))
+    logging.getLogger("agent.test").warning("login to %s failed", "https://u:correct-horse-battery@x")
+    try:
+        raise RuntimeError("client said: bad password correct-horse-battery")
+    except RuntimeError:
+        logging.getLogger("agent.test").exception("sync failed")
+    err = capsys.readouterr().err
+    assert "login to https://u:***@x failed" in err
+    assert "bad password ***" in err
+    assert "correct-horse-battery" not in err
