@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -104,8 +106,10 @@ class SyncEngine:
     """Runs connectors into one cache database."""
 
     def __init__(self, db: Database, *, owner: str | None = None, lease_seconds: int = LEASE_SECONDS,
-                 clock: Callable[[], datetime] = utc_now, progress: Progress | None = None) -> None:
+                 clock: Callable[[], datetime] = utc_now, progress: Progress | None = None,
+                 prefetch: int = 1) -> None:
         self.db = db
+        self.prefetch = prefetch
         self.owner = owner or lease_owner_id()
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
@@ -169,7 +173,7 @@ class SyncEngine:
                writer: CacheWriter, run_id: int, counters: _Run, seen_tables: dict[str, str]) -> None:
         stored = self.read_cursor(context.connection, object_name)
         start = self.starting_cursor(stored, context)
-        pages: Iterator[Page] = iter(connector.fetch(object_name, start, context))
+        pages = Prefetched(connector.fetch(object_name, start, context), depth=self.prefetch)
         try:
             for page in pages:
                 cursor = self._completed(page.cursor, context)
@@ -186,9 +190,7 @@ class SyncEngine:
                 counters.tables |= counts.tables
                 self.progress.page_written(context.connection, object_name, len(page.records), page.expected_total)
         finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+            pages.close()
 
     @staticmethod
     def starting_cursor(stored: Cursor, context: SyncContext) -> Cursor:
@@ -395,6 +397,71 @@ class SyncEngine:
         with self.db.write_connection() as conn:
             conn.execute(update(table).where(table.c.connection == connection, table.c.object.in_(list(objects)))
                          .values(last_reconciled_at=self.clock()))
+
+
+class Prefetched:
+    """The connector's pages, fetched ``depth`` pages ahead in a thread while the engine writes.
+
+    Fetching waits on the network and writing on the database, and both release the GIL, so a load costs
+    about the larger of the two instead of their sum.  Memory stays bounded (``depth`` pages queued, one
+    being fetched).  The generator is driven by the thread alone; its exception is raised here, after the
+    pages it yielded before failing, so the engine commits exactly what it would have without the thread.
+    ``depth=0`` iterates in the caller's thread.
+    """
+
+    _END = object()
+
+    def __init__(self, pages: Iterable[Page], depth: int = 1) -> None:
+        self._source = iter(pages)
+        self._depth = depth
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __iter__(self) -> Iterator[Page]:
+        if self._depth <= 0:
+            yield from self._source
+            return
+        self._thread = threading.Thread(target=self._run, name="sync-prefetch", daemon=True)
+        self._thread.start()
+        while True:
+            kind, item = self._queue.get()
+            if kind == "page":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+
+    def _run(self) -> None:
+        try:
+            for page in self._source:
+                if not self._put(("page", page)):
+                    return
+            self._put(("end", None))
+        except BaseException as error:  # handed to the engine's thread, which decides
+            self._put(("error", error))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        """Stop fetching (the engine stopped writing: an error, a kill of the loop) and close the source."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:  # "generator already executing" cannot happen after join; be safe
+                pass
 
 
 def _all_ids(connector: Connector, objects: Sequence[str], context: SyncContext) -> Iterator[str]:

@@ -32,7 +32,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Table, bindparam, text
+from sqlalchemy import Column, Table, bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -441,11 +441,35 @@ class CacheWriter:
     # -- leads and their activities ----------------------------------------------------------------------
 
     def _link_moved_activities(self, conn: Connection, source_ids: Sequence[str]) -> None:
-        self._run_for_ids(conn, _in_page(
-            f"UPDATE activity SET lead_source_id = {_MOVED_FROM_LEAD.format(column='source_id')}, "
-            f"lead_id = {_MOVED_FROM_LEAD.format(column='id')}", "activity",
-            "AND lead_source_id IS NULL AND contact_id IN (SELECT l.converted_contact_id FROM lead l "
-            "WHERE l.connection = :connection AND l.converted_contact_id IS NOT NULL)"), source_ids)
+        """The page's activities on a contact whose lead converted after they were created: the lead's too.
+
+        Two small reads and one executemany per batch; a correlated subquery over ``lead`` (which has no
+        index on ``converted_contact_id``) would scan it once per activity."""
+        activity, lead = cache_table("activity"), cache_table("lead")
+        connection = self.settings.connection
+        for batch in _batches(list(source_ids)):
+            candidates = conn.execute(
+                select(activity.c.id, activity.c.contact_id, activity.c.created_at).where(
+                    activity.c.connection == connection, activity.c.source_id.in_(list(batch)),
+                    activity.c.lead_source_id.is_(None), activity.c.contact_id.is_not(None))).all()
+            if not candidates:
+                continue
+            contacts = sorted({row.contact_id for row in candidates})
+            leads: dict[int, list[tuple[datetime, int, str]]] = {}
+            for row in conn.execute(select(lead.c.converted_contact_id, lead.c.converted_at, lead.c.id,
+                                           lead.c.source_id).where(
+                    lead.c.connection == connection, lead.c.converted_contact_id.in_(contacts),
+                    lead.c.converted_at.is_not(None))):
+                leads.setdefault(row[0], []).append((row[1], row[2], row[3]))
+            updates = []
+            for row in candidates:
+                for converted_at, lead_id, lead_source_id in sorted(leads.get(row.contact_id, [])):
+                    if row.created_at is not None and row.created_at <= converted_at:
+                        updates.append({"activity_id": row.id, "lead_id": lead_id, "lead_source_id": lead_source_id})
+                        break
+            if updates:
+                conn.execute(text("UPDATE activity SET lead_id = :lead_id, lead_source_id = :lead_source_id "
+                                  "WHERE id = :activity_id"), updates)
 
     def _link_activities_of_converted_leads(self, conn: Connection, source_ids: Sequence[str]) -> None:
         statement = text(
@@ -544,13 +568,6 @@ _CLOSED_STAGE_ENTRY = (
     "(SELECT MAX(h.entered_at) FROM stage_history h JOIN stage s ON s.id = h.stage_id "
     "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)"
 )
-
-_MOVED_FROM_LEAD = (
-    "(SELECT l.{column} FROM lead l WHERE l.connection = activity.connection AND "
-    "l.converted_contact_id = activity.contact_id AND l.converted_at IS NOT NULL AND "
-    "activity.created_at <= l.converted_at ORDER BY l.converted_at, l.id LIMIT 1)"
-)
-
 
 def _table_rank(name: str) -> int:
     return TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
