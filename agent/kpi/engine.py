@@ -29,6 +29,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Boolean,
+    not_,
     ColumnElement,
     FromClause,
     Select,
@@ -216,6 +218,10 @@ def describe(measure: Measure) -> str:
 def _condition(column: ColumnElement[Any], condition: Condition, ctx: KpiContext) -> ColumnElement[bool]:
     value = literal(ctx.now, UTCDateTime()) if condition.value is NOW else condition.value
     if condition.op == "=" and isinstance(value, bool):
+        if isinstance(column.type, Boolean):
+            # The bare expression, not "IS 1": once SQLite flattens the source into the query it can
+            # then use an index on the columns behind it (kind, is_won, ...).
+            return column if value else not_(column)
         return column.is_(value)
     operators: dict[str, Callable[[], ColumnElement[bool]]] = {
         "=": lambda: column == value,
@@ -274,7 +280,8 @@ def _grouped(
     )
     if condition is not None:
         statement = statement.where(condition)
-    return statement.cte("grouped")
+    # Referenced four times by the roll-up: computed once (SQLite would otherwise inline it four times).
+    return statement.cte("grouped").prefix_with("MATERIALIZED")
 
 
 def _rollup(grouped: Any, labels: Sequence[str]) -> SelectBase:
@@ -749,7 +756,10 @@ def compute_kpis(
         _prepare_periods(connection, grain, kept, timezone, fiscal)
         _ensure_day_periods(connection, ctx, fiscal)
         run_id = connection.execute(insert(KPI_RUN).values(started_at=_utc_now(), status="running")).inserted_primary_key[0]
-    snapshots = _snapshots(db, ctx, {p.start_date for p in recent}, kept)
+    # Rebuilt snapshots are refreshed in the recompute window only, even when every value is recomputed:
+    # they change only if stage history arrives late, which is what that window is for.
+    window = kept[-(config.kpis.recompute_periods + 1) :]
+    snapshots = _snapshots(db, ctx, {p.start_date for p in window}, kept)
     with db.engine.connect() as connection:
         outcome = evaluate(Evaluation(connection, ctx), plans)
     stored = [plan for plan in plans if plan.stored]
