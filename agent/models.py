@@ -275,6 +275,7 @@ class Activity(SQLModel, table=True):
     __table_args__ = (
         _source_key("activity"),
         Index("ix_activity_kind_occurred", "kind", "occurred_at"),
+        Index("ix_activity_kind_created", "kind", "created_at"),  # meetings booked count by creation time
         Index("ix_activity_owner_occurred", "owner_rep_id", "occurred_at"),
         Index("ix_activity_lead", "lead_id", "occurred_at"),
         Index("ix_activity_opportunity", "opportunity_id", "occurred_at"),
@@ -313,6 +314,8 @@ class Lead(SQLModel, table=True):
         Index("ix_lead_created", "created_at"),
         Index("ix_lead_owner_created", "owner_rep_id", "created_at"),
         Index("ix_lead_mql", "mql_at"),
+        Index("ix_lead_converted_opportunity", "converted_opportunity_id"),
+        Index("ix_lead_converted_contact", "converted_contact_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
