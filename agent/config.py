@@ -137,6 +137,7 @@ class KpisSection(_Model):
     significance_periods: int = Field(default=12, ge=2, le=120)
     significance_min_pairs: int = Field(default=20, ge=3)
     forecast_source: Literal["snapshot", "crm_commit"] = "snapshot"
+    dimensions: list[Literal["lead_source", "region", "pipeline", "crm", "deal_type", "product", "stage"]] = []
 
 
 def _check_mapping_values(mapping: dict[str, str], allowed: tuple[str, ...], what: str) -> dict[str, str]:

@@ -166,7 +166,8 @@ def _kpis(console: Console, config: AgentConfig) -> None:
     db = create_database(config.agent.database_url.get_secret_value())
     try:
         load_reference_data(db, config)
-        result = compute_kpis(db, config, host, grain="month", at=None, registry=registry)
+        result = compute_kpis(db, config, host, grain="month", at=None, registry=registry,
+                                  dimensions=config.kpis.dimensions)
         # The running month may be a day old; the last full one tells more.
         last_month = datetime.now(ZoneInfo(config.agent.timezone)).date().replace(day=1) - timedelta(days=1)
         rows = query_kpi_values(db, grain="month", at=last_month, team=None, rep=None, kpi=None)

@@ -45,7 +45,8 @@ def show(
             console.print(f"[yellow]![/] {error.message}")
         if compute:
             load_reference_data(db, config)
-            result = compute_kpis(db, config, host, grain=period, at=at, registry=registry)
+            result = compute_kpis(db, config, host, grain=period, at=at, registry=registry,
+                                  dimensions=config.kpis.dimensions)
             for key, error in result.failed.items():
                 console.print(f"[red]✗ {key}[/] failed: {error}")
         if significance:
@@ -53,8 +54,9 @@ def show(
             return
         rows = query_kpi_values(db, grain=period, at=at, team=team, rep=rep, kpi=kpi)
         if as_json:
+            # JSON Lines: one compact object per value, for jq and scripts (rich would wrap and colour it).
             for row in rows:
-                console.print_json(json.dumps(row.as_json()))
+                console.file.write(json.dumps(row.as_json()) + "\n")
             return
         console.print(_table(rows, {key: entry.definition.unit.value for key, entry in registry.definitions.items()}))
     finally:
@@ -85,11 +87,14 @@ def _table(rows: list[KpiValueRow], units: dict[str, str]) -> Table:
     return table
 
 
-def _print_significance(console: Console, db: object, config: AgentConfig, at: date | None, registry: object, as_json: bool) -> None:
+def _print_significance(
+    console: Console, db: object, config: AgentConfig, at: date | None, registry: object, as_json: bool
+) -> None:
     rows = kpi_significance(db, config, at=at, registry=registry)  # type: ignore[arg-type]
     if as_json:
         for row in rows:
-            console.print_json(json.dumps({**row.__dict__, "first_period": str(row.first_period), "last_period": str(row.last_period)}))
+            fields = {**row.__dict__, "first_period": str(row.first_period), "last_period": str(row.last_period)}
+            console.file.write(json.dumps(fields) + "\n")
         return
     table = Table(title="Do activity KPIs go with winning? (Spearman, rep × period)", title_justify="left")
     for column in ("kpi", "pairs", "rho", "p", "verdict"):
