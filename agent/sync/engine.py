@@ -63,6 +63,7 @@ class ObjectOutcome:
     pages: int = 0
     seconds: float = 0.0
     message: str | None = None
+    first_load_completed: bool = False
 
 
 class Progress(Protocol):
@@ -95,6 +96,7 @@ class _Run:
     quarantined: int = 0
     pages: int = 0
     tables: set[str] = field(default_factory=set)
+    first_load_completed: bool = False
 
 
 def lease_owner_id() -> str:
@@ -134,7 +136,12 @@ class SyncEngine:
         if synced_ok:
             with self.db.write_connection() as conn:
                 writer.resolve_dangling(conn)
-            self._reconcile_due(connector, spec, context, writer, synced_ok, reconcile_every)
+            # A first load that just read every live record is a reconciliation: the next one is due a
+            # cadence later (records deleted during the load come as deletes in the next runs).
+            loaded = [o.object for o in outcomes if o.status == "ok" and o.first_load_completed and not context.full]
+            self._mark_reconciled(context.connection, loaded)
+            others = [name for name in synced_ok if name not in loaded]
+            self._reconcile_due(connector, spec, context, writer, others, reconcile_every)
             with self.db.write_connection() as conn:
                 writer.purge_deleted(conn, _tables_of(spec, synced_ok, seen_tables))
         return outcomes
@@ -165,7 +172,8 @@ class SyncEngine:
         finally:
             self._finish(connection, object_name, run_id, counters, status, message)
         outcome = ObjectOutcome(connection, object_name, status, counters.records, counters.deleted,
-                                counters.quarantined, counters.pages, time.monotonic() - started, message)
+                                counters.quarantined, counters.pages, time.monotonic() - started, message,
+                                counters.first_load_completed)
         self.progress.object_finished(outcome)
         return outcome
 
@@ -177,6 +185,7 @@ class SyncEngine:
         try:
             for page in pages:
                 cursor = self._completed(page.cursor, context)
+                counters.first_load_completed |= cursor.initial_load_done and not start.initial_load_done
                 table = self._deleted_table(spec, object_name, page, seen_tables)
                 now = self.clock()
                 with self.db.write_connection() as conn:
@@ -370,7 +379,12 @@ class SyncEngine:
             live = 0
             for batch in _batched(_all_ids(connector, feeders, context), RECONCILE_BATCH):
                 live += len(batch)
-                conn.execute(_insert_ids(self.db.dialect), [{"source_id": source_id} for source_id in batch])
+                if self.db.dialect == "postgresql":  # one array, not an executemany row by row
+                    conn.exec_driver_sql("INSERT INTO kpi_live_ids (source_id) SELECT unnest(%(ids)s::varchar[]) "
+                                         "ON CONFLICT DO NOTHING", {"ids": batch})
+                else:
+                    conn.execute(text("INSERT OR IGNORE INTO kpi_live_ids (source_id) VALUES (:source_id)"),
+                                 [{"source_id": source_id} for source_id in batch])
                 conn.commit()
             if live == 0:
                 conn.execute(text("DROP TABLE kpi_live_ids"))
@@ -393,6 +407,9 @@ class SyncEngine:
             return writer.mark_deleted(write, table_name, ids)
 
     def _mark_reconciled(self, connection: str, objects: Iterable[str]) -> None:
+        objects = list(objects)
+        if not objects:
+            return
         table = cache_table("sync_cursor")
         with self.db.write_connection() as conn:
             conn.execute(update(table).where(table.c.connection == connection, table.c.object.in_(list(objects)))
@@ -467,12 +484,6 @@ class Prefetched:
 def _all_ids(connector: Connector, objects: Sequence[str], context: SyncContext) -> Iterator[str]:
     for name in objects:
         yield from connector.all_ids(name, context)
-
-
-def _insert_ids(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return text("INSERT INTO kpi_live_ids (source_id) VALUES (:source_id) ON CONFLICT DO NOTHING")
-    return text("INSERT OR IGNORE INTO kpi_live_ids (source_id) VALUES (:source_id)")
 
 
 def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:

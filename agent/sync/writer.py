@@ -174,6 +174,7 @@ class CacheWriter:
         self._zone = settings.zone
         self._team_of = settings.config_team_of()
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._may_hold_quarantined: dict[str, bool] = {}
 
     # -- pages -------------------------------------------------------------------------------------------
 
@@ -213,8 +214,13 @@ class CacheWriter:
         for kind, same_kind in by_kind.items():
             columns = _record_columns(kind, table_name)
             rows = [self._row(table_name, columns, record) for record in same_kind]
+            if table_name == "stage_history":
+                self._stage_history_amounts(conn, same_kind, rows)
             for batch in _batches(rows):
-                conn.execute(self._upsert_statement(table_name, tuple(batch[0])), list(batch))
+                if self.dialect == "postgresql":
+                    self._upsert_arrays(conn, table_name, tuple(batch[0]), batch)
+                else:
+                    conn.execute(self._upsert_statement(table_name, tuple(batch[0])), list(batch))
         source_ids = [record.source_id for record in records]
         self._after_upsert(conn, table_name, records, source_ids)
 
@@ -237,6 +243,25 @@ class CacheWriter:
             statement = self._build_upsert(cache_table(table_name), columns, ("connection", "source_id"))
             self._statements[key] = statement
         return statement
+
+    def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
+                       rows: Sequence[Mapping[str, Any]]) -> None:
+        """PostgreSQL: the whole batch as one array per column, ``INSERT .. SELECT * FROM unnest(..)``.
+
+        psycopg 3 runs an executemany row by row, and a multi-row VALUES statement of 2,000 rows costs more
+        to build and parse than to run; one array per column is a single small statement.  Values reach the
+        driver as they are, so instants must be aware (records are) and go in as ``timestamptz``."""
+        key = ("unnest:" + table_name, columns)
+        sql = self._statements.get(key)
+        if sql is None:
+            table = cache_table(table_name)
+            arrays = ", ".join(f"%(c{index})s::{_pg_array_type(table.c[name])}" for index, name in enumerate(columns))
+            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns
+                                if name not in ("id", "connection", "source_id"))
+            sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+                   f"ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
+            self._statements[key] = sql
+        conn.exec_driver_sql(sql, {f"c{index}": [row[name] for row in rows] for index, name in enumerate(columns)})
 
     def _build_upsert(self, table: Table, columns: Sequence[str], conflict: Sequence[str],
                       update: Mapping[str, Any] | None = None) -> Any:
@@ -279,7 +304,6 @@ class CacheWriter:
         elif table_name == "opportunity":
             self._derive_opportunities(conn, records, source_ids)
         elif table_name == "stage_history":
-            self._stage_history_amounts(conn, records)
             self._closed_at_from_history(conn, source_ids)
         elif table_name == "line_item":
             self._amount_home_from_rates(conn, "line_item", "net_total", "net_total_home", source_ids)
@@ -297,8 +321,11 @@ class CacheWriter:
         references = REFERENCES.get(table_name, ())
         if not references:
             return
-        assignments = ", ".join(f"{ref.id_column} = {_lookup(table_name, ref)}" for ref in references)
-        statement = _in_page(f"UPDATE {table_name} SET {assignments}", table_name)
+        key = ("resolve", (table_name,))
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = _resolve_statement(table_name, references)
+            self._statements[key] = statement
         self._run_for_ids(conn, statement, source_ids)
 
     def resolve_dangling(self, conn: Connection) -> None:
@@ -408,20 +435,40 @@ class CacheWriter:
             table_name, f"AND {home} IS NULL AND {amount_sql} IS NOT NULL AND currency IS NOT NULL")
         self._run_for_ids(conn, statement, source_ids)
 
-    def _stage_history_amounts(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
-        """Stage history keeps only the home amount: convert what the connector sent with the deal's rate."""
-        rows = [{"connection": self.settings.connection, "sid": r.source_id, "amount": r.amount,  # type: ignore[attr-defined]
-                 "currency": r.currency}  # type: ignore[attr-defined]
-                for r in records if getattr(r, "amount_home", None) is None and getattr(r, "amount", None) is not None]
-        if not rows:
+    def _stage_history_amounts(self, conn: Connection, records: Sequence[CrmRecord],
+                               rows: list[dict[str, Any]]) -> None:
+        """Stage history keeps only the home amount: convert what the connector sent (``amount`` in
+        ``currency``, else in the deal's currency) with the connection's rates, before the insert."""
+        pending = [(row, record) for row, record in zip(rows, records, strict=True)
+                   if row.get("amount_home") is None and getattr(record, "amount", None) is not None]
+        if not pending:
             return
-        currency = ("COALESCE(:currency, (SELECT o.currency FROM opportunity o WHERE o.id = "
-                    "stage_history.opportunity_id))")
-        conn.execute(text(
-            f"UPDATE stage_history SET amount_home = CASE WHEN {currency} IS NULL OR {currency} = :home "
-            f"THEN :amount ELSE :amount / ({_rate_sql('stage_history', currency, 'close_date')}) END "
-            "WHERE connection = :connection AND source_id = :sid"
-        ), [{**row, "home": self.settings.home_currency} for row in rows])
+        deal_currency = self._deal_currencies(conn, {record.opportunity_source_id for _, record in pending  # type: ignore[attr-defined]
+                                                      if getattr(record, "currency", None) is None})
+        rates = self._rates(conn)
+        for row, record in pending:
+            currency = record.currency or deal_currency.get(record.opportunity_source_id)  # type: ignore[attr-defined]
+            rate = 1.0 if currency in (None, self.settings.home_currency) else _rate_on(rates, currency,
+                                                                                        row.get("close_date"))
+            row["amount_home"] = None if rate is None else record.amount / rate  # type: ignore[attr-defined]
+
+    def _deal_currencies(self, conn: Connection, source_ids: set[str | None]) -> dict[str, str]:
+        opportunity = cache_table("opportunity")
+        wanted = [source_id for source_id in source_ids if source_id]
+        found: dict[str, str] = {}
+        for batch in _batches(wanted):
+            found.update(conn.execute(select(opportunity.c.source_id, opportunity.c.currency).where(
+                opportunity.c.connection == self.settings.connection, opportunity.c.source_id.in_(list(batch)))).all())
+        return found
+
+    def _rates(self, conn: Connection) -> dict[str, list[tuple[date | None, date | None, float]]]:
+        rate = cache_table("currency_rate")
+        rates: dict[str, list[tuple[date | None, date | None, float]]] = {}
+        for iso_code, start, end, value in conn.execute(select(rate.c.iso_code, rate.c.start_date, rate.c.end_date,
+                                                               rate.c.rate).where(
+                rate.c.connection == self.settings.connection)):
+            rates.setdefault(iso_code, []).append((start, end, value))
+        return rates
 
     def _monthly_value(self, conn: Connection, source_ids: Sequence[str]) -> None:
         self._run_for_ids(conn, _in_page(
@@ -549,11 +596,20 @@ class CacheWriter:
             set_={"reason": insert.excluded["reason"], "payload": insert.excluded["payload"],
                   "last_seen_at": insert.excluded["last_seen_at"]})
         conn.execute(statement, list(rows.values()))
+        self._may_hold_quarantined[object_name] = True
         return len(rows)
 
     def release_quarantined(self, conn: Connection, object_name: str, source_ids: Sequence[str]) -> None:
         """A record that lands after being quarantined is no longer a problem."""
         table = cache_table("quarantined_record")
+        if object_name not in self._may_hold_quarantined:
+            # Asked once per object and run: most objects never have a quarantined record, and a DELETE per
+            # page for nothing adds up on a big load.  The lease keeps other writers off this object.
+            held = conn.execute(select(table.c.id).where(table.c.connection == self.settings.connection,
+                                                         table.c.object == object_name).limit(1)).first()
+            self._may_hold_quarantined[object_name] = held is not None
+        if not self._may_hold_quarantined[object_name]:
+            return
         for batch in _batches(list(source_ids)):
             conn.execute(table.delete().where(table.c.connection == self.settings.connection,
                                               table.c.object == object_name, table.c.source_id.in_(list(batch))))
@@ -573,6 +629,23 @@ def _table_rank(name: str) -> int:
     return TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
 
 
+def _resolve_statement(table_name: str, references: Sequence[Reference]) -> Any:
+    """One UPDATE .. FROM for all of a table's keys: the page's rows LEFT JOINed to each parent by its
+    unique (connection, source_id), so a reference whose parent is missing becomes NULL.  PostgreSQL joins
+    the batch at once (a correlated subquery per key and row costs ~10x more there); SQLite (3.33+) probes
+    the same indexes either way."""
+    joins, picks, sets = [], [], []
+    for index, ref in enumerate(references):
+        joins.append(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = r.connection "
+                     f"AND p{index}.source_id = r.{ref.source_column}")
+        picks.append(f"p{index}.{ref.parent_key} AS k{index}")
+        sets.append(f"{ref.id_column} = s.k{index}")
+    sql = (f"UPDATE {table_name} SET {', '.join(sets)} FROM (SELECT r.id AS row_id, {', '.join(picks)} "
+           f"FROM {table_name} r {' '.join(joins)} WHERE r.connection = :connection AND r.source_id IN :ids) AS s "
+           f"WHERE {table_name}.id = s.row_id")
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
 def _lookup(table_name: str, ref: Reference) -> str:
     return (f"(SELECT p.{ref.parent_key} FROM {ref.parent} p WHERE p.connection = {table_name}.connection "
             f"AND p.source_id = {table_name}.{ref.source_column})")
@@ -582,6 +655,20 @@ def _in_page(statement: str, table_name: str, extra: str = "") -> Any:
     """``statement`` limited to the rows of one connection whose source_id is in ``:ids`` (expanding)."""
     sql = f"{statement} WHERE {table_name}.connection = :connection AND {table_name}.source_id IN :ids {extra}"
     return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def _rate_on(rates: Mapping[str, list[tuple[date | None, date | None, float]]], currency: str,
+             on: date | None) -> float | None:
+    """The rate of ``currency`` on ``on`` as ``_rate_sql`` picks it: a dated one covering the day, else the
+    current (undated) one."""
+    candidates = rates.get(currency, [])
+    if on is not None:
+        dated = [(start, value) for start, end, value in candidates
+                 if start is not None and start <= on and (end is None or end > on)]
+        if dated:
+            return max(dated)[1] or None
+    current = [value for start, _, value in candidates if start is None]
+    return current[0] or None if current else None
 
 
 def _rate_sql(table_name: str, currency: str, on_date: str) -> str:
@@ -598,6 +685,13 @@ def _coalesce(first: Any, second: Any) -> Any:
     from sqlalchemy import func
 
     return func.coalesce(first, second)
+
+
+@cache
+def _pg_array_type(column: Column[Any]) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return column.type.compile(dialect=postgresql.dialect()) + "[]"
 
 
 def _dialect_insert(dialect: str) -> Any:

@@ -96,7 +96,19 @@ class SalesforceConnector:
         if self.fields_for(sobject) is None:
             return
         key = "ApiName" if object_name == "OpportunityStage" else "Id"
-        soql = self._soql(sobject, [key], self._filters(sobject, first_load=False), order=None)
+        conditions = self._filters(sobject, first_load=False)
+        soql = self._soql(sobject, [key], conditions, order=None)
+        if not sobject.snapshot and self.config.bulk_threshold > 0:
+            total = self.client.count(self._soql(sobject, ["COUNT()"], conditions, order=None),
+                                      what=f"count of {object_name}")
+            if total > self.config.bulk_threshold:
+                # a million ids through REST would be 500 requests; a bulk job streams them in a few pages
+                reader = BulkReader(self.client, sobject.name, {}, max_records=self.bulk_page_size, poll_seconds=0.5)
+                job_id = reader.start(soql)
+                reader.wait(job_id)
+                for page in reader.pages(job_id, None):
+                    yield from (str(row[key]) for row in page.records)
+                return
         for record in self.client.query_records(soql, what=f"ids of {object_name}"):
             yield str(record[key])
 

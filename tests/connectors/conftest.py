@@ -12,6 +12,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,8 @@ def config_toml(sandbox: RunningSandbox, database_url: str, **overrides: str) ->
 
 def run_salesforce(db: Database, config: AgentConfig, *, objects: Sequence[str] | None = None, full: bool = False,
                    warnings: list[str] | None = None, page_size: int = PAGE_SIZE, bulk_page_size: int = 200,
-                   policy: Any = None, engine: SyncEngine | None = None) -> list[ObjectOutcome]:
+                   policy: Any = None, engine: SyncEngine | None = None,
+                   reconcile_every: timedelta = timedelta(hours=24)) -> list[ObjectOutcome]:
     """One sync of the ``salesforce`` connection, in this process, as ``kpi-agent sync`` runs it."""
     from connectors.salesforce import SPEC
     from connectors.salesforce.connector import SalesforceConnector
@@ -156,7 +158,8 @@ def run_salesforce(db: Database, config: AgentConfig, *, objects: Sequence[str] 
                                     page_size=page_size, bulk_page_size=bulk_page_size)
     settings = WriterSettings("salesforce", config.agent.home_currency, config.agent.timezone, config.teams)
     try:
-        return (engine or SyncEngine(db)).sync_connection(connector, SPEC, context, settings, objects=objects)
+        return (engine or SyncEngine(db)).sync_connection(connector, SPEC, context, settings, objects=objects,
+                                                          reconcile_every=reconcile_every)
     finally:
         connector.close()
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -103,12 +104,15 @@ def test_records_updated_or_deleted_between_pages_end_up_right(db: Database, tmp
     changed = world.execute("SELECT id, amount FROM opportunities WHERE amount <> 10.0 * id AND deleted = 0")
     deleted = world.execute("SELECT id FROM opportunities WHERE deleted = 1")
     assert (len(changed), len(deleted)) == (6, 4)
-    # the first run read 446 live deals (the 2 deleted ahead never came) and its reconciliation removed
-    # the 2 deleted after they were read
+    # the first run read 448 deals: the 2 deleted ahead never came, the 2 deleted behind had been read
     assert first.records == 448
-    assert query(db, "SELECT count(*) FROM opportunity") == [(DEALS - 4,)]
+    assert query(db, "SELECT count(*) FROM opportunity") == [(DEALS - 2,)]
 
-    second = by_object(run_salesforce(db, config, objects=["Opportunity"]))["Opportunity"]
+    # The next run reads the changed deals.  The sandbox does not stamp a deleted record (real Salesforce
+    # does, and its queryAll would return them; see /work/sandbox-bugs.md), so here the two come out
+    # through the id reconciliation, made due at once for the test instead of a day later.
+    second = by_object(run_salesforce(db, config, objects=["Opportunity"], reconcile_every=timedelta(0)))[
+        "Opportunity"]
     assert second.status == "ok"
     amounts = dict(query(db, "SELECT name, amount FROM opportunity"))
     for row in changed:  # the world's new amount: 10 % more

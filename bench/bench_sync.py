@@ -1,0 +1,289 @@
+"""Benchmark (not a test): a first load from the Salesforce sandbox into SQLite and PostgreSQL, beside a
+baseline that only fetches and parses the same pages (the ceiling), then an incremental run after 1 % of
+the deals changed.
+
+    .venv/bin/python bench/bench_sync.py --sizes 10000,100000 [--databases sqlite,postgresql]
+
+Per size N (opportunities; the generator adds ~5 activities per deal and the accounts, contacts, leads,
+line items, stage history and contracts around them):
+
+- the world is generated once (cached in ``--workdir``) and served by the sandbox in its own process,
+  with its API limits off, so the sandbox's own work does not compete with the measured process;
+- ``baseline``: the same queries (Bulk API 2.0 past ``bulk_threshold``, REST below) with the pages fetched
+  and parsed into rows, nothing more;
+- ``sync``: ``SyncEngine`` first load of every object into a fresh cache (one per database);
+- ``incremental``: 1 % of the deals and 1 % of the activities get a new amount / subject, then a sync.
+
+Each measured part runs in its own process and reports its peak RSS (``ru_maxrss``), so memory can be
+compared across sizes.  Results print as a table and are written as JSON to ``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+PG_ADMIN = os.environ.get("KPI_AGENT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BULK_THRESHOLD = 10_000
+
+
+# -- the sandbox, served from its own process ------------------------------------------------------------------
+
+
+def serve(world_path: str) -> None:
+    """``--serve WORLD``: print the connection config as one JSON line, serve until stdin closes."""
+    from connectors.sandbox.testing import running_sandbox
+    from connectors.sandbox.world.store import World
+
+    with running_sandbox(World.open(Path(world_path)), serve_as="salesforce", limits_scale=0) as sandbox:
+        print(json.dumps(tomllib.loads(sandbox.config_snippet())["connections"]["salesforce"]), flush=True)
+        sys.stdin.read()
+
+
+def start_sandbox(world_path: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
+    process = subprocess.Popen([sys.executable, __file__, "--serve", str(world_path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    line = process.stdout.readline() if process.stdout else ""
+    if not line:
+        raise RuntimeError("the sandbox process did not start")
+    return process, json.loads(line)
+
+
+# -- the measured parts (each in its own process) ----------------------------------------------------------------
+
+
+def worker(kind: str, connection: dict[str, Any], database_url: str | None) -> dict[str, Any]:
+    from agent.config import parse_config
+    from agent.sync.cli import sync_context
+
+    connection = {**connection, "bulk_threshold": BULK_THRESHOLD}
+    config = parse_config({"agent": {"home_currency": "USD", "timezone": "UTC"},
+                           "connections": {"salesforce": connection}})
+    context = sync_context(config, "salesforce", warn=lambda message: None)
+    started = time.perf_counter()
+    if kind == "baseline":
+        records = baseline(config, context)
+    else:
+        records = sync(config, context, database_url or "")
+    seconds = time.perf_counter() - started
+    return {"records": records, "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def sync(config: Any, context: Any, database_url: str) -> int:
+    from agent.db import create_database
+    from agent.sync.engine import SyncEngine
+    from agent.sync.writer import WriterSettings
+    from connectors.salesforce import SPEC
+    from connectors.salesforce.connector import SalesforceConnector
+
+    db = create_database(database_url)
+    connector = SalesforceConnector("salesforce", config.connections["salesforce"], context)
+    try:
+        outcomes = SyncEngine(db).sync_connection(connector, SPEC, context, WriterSettings("salesforce"))
+    finally:
+        connector.close()
+        db.dispose()
+    failed = [outcome for outcome in outcomes if outcome.status != "ok"]
+    if failed:
+        raise RuntimeError(f"sync did not finish: {failed}")
+    return sum(outcome.records for outcome in outcomes)
+
+
+def baseline(config: Any, context: Any) -> int:
+    """The same queries and pages as the connector's first load, fetched and parsed, nothing written."""
+    from connectors.salesforce.bulk import BulkReader
+    from connectors.salesforce.connector import SalesforceConnector
+    from connectors.salesforce.objects import OBJECTS
+
+    connector = SalesforceConnector("salesforce", config.connections["salesforce"], context)
+    client = connector.client
+    records = 0
+    try:
+        for sobject in OBJECTS:
+            if sobject.name == "Pipeline":
+                continue
+            fields = connector.fields_for(sobject)
+            if fields is None:
+                continue
+            conditions = connector._filters(sobject, first_load=not sobject.snapshot)
+            soql = connector._soql(sobject, fields, conditions, order=None)
+            total = client.count(connector._soql(sobject, ["COUNT()"], conditions, order=None), what="count")
+            if not sobject.snapshot and total > BULK_THRESHOLD:
+                reader = BulkReader(client, sobject.name, connector._types.get(sobject.name, {}),
+                                    max_records=connector.bulk_page_size, poll_seconds=0.5)
+                job = reader.start(soql)
+                reader.wait(job)
+                for page in reader.pages(job, None):
+                    records += len(page.records)
+            else:
+                ordered = soql if sobject.snapshot else soql + " ORDER BY Id"
+                for page in client.query_pages(ordered, include_deleted=False, what="baseline"):
+                    records += len(page.get("records", []))
+    finally:
+        connector.close()
+    return records
+
+
+def run_worker(kind: str, connection: dict[str, Any], database_url: str | None = None) -> dict[str, Any]:
+    arguments = [sys.executable, __file__, "--worker", kind, "--connection", json.dumps(connection)]
+    if database_url:
+        arguments += ["--database", database_url]
+    done = subprocess.run(arguments, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- databases ----------------------------------------------------------------------------------------------------
+
+
+def fresh_database(kind: str, workdir: Path, label: str) -> tuple[str, Any]:
+    """A new empty database URL and a function that removes it."""
+    if kind == "sqlite":
+        path = workdir / f"cache-{label}.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}", lambda: None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"kpi_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False), drop
+
+
+# -- the world ------------------------------------------------------------------------------------------------------
+
+
+def world_for(size: int, workdir: Path, seed: int) -> Path:
+    from connectors.sandbox.world.generate import generate_world
+
+    path = workdir / f"world-{size}-{seed}.sqlite"
+    if not path.exists():
+        started = time.perf_counter()
+        generate_world(path, seed=seed, size=size)
+        print(f"  generated a world of {size:,} deals in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
+
+
+def change_one_percent(world_path: Path, seed: int) -> int:
+    """1 % of the deals get a new amount, 1 % of the activities a new subject (each with a new stamp)."""
+    from connectors.sandbox.world.store import World
+
+    world = World.open(world_path)
+    rng = random.Random(seed)
+    changed = 0
+    for table, column, value in (("opportunities", "amount", 1234.5), ("activities", "subject", "changed")):
+        ids = [row[0] for row in world.execute(f"SELECT id FROM {table} WHERE deleted = 0")]
+        for record_id in rng.sample(ids, max(1, len(ids) // 100)):
+            world.update(table, record_id, {column: value})
+            changed += 1
+    return changed
+
+
+# -- the run --------------------------------------------------------------------------------------------------------
+
+
+def bench_size(size: int, databases: list[str], workdir: Path, seed: int) -> dict[str, Any]:
+    print(f"size {size:,}", flush=True)
+    source = world_for(size, workdir, seed)
+    world_path = workdir / f"serving-{size}.sqlite"  # a copy: the incremental part changes it
+    world_path.write_bytes(source.read_bytes())
+    results: dict[str, Any] = {"size": size}
+    sandbox, connection = start_sandbox(world_path)
+    try:
+        results["baseline"] = run_worker("baseline", connection)
+        print(f"  baseline: {_line(results['baseline'])}", flush=True)
+        for kind in databases:
+            url, drop = fresh_database(kind, workdir, f"{size}")
+            try:
+                first = run_worker("sync", connection, url)
+                print(f"  {kind} first load: {_line(first)}", flush=True)
+                results[f"{kind}_first"] = first
+                results[f"{kind}_changed"] = change_one_percent(world_path, seed + len(results))
+                incremental = run_worker("sync", connection, url)
+                print(f"  {kind} incremental after 1 %: {_line(incremental)}", flush=True)
+                results[f"{kind}_incremental"] = incremental
+            finally:
+                drop()
+    finally:
+        if sandbox.stdin:
+            sandbox.stdin.close()
+        sandbox.wait()
+    return results
+
+
+def _line(result: dict[str, Any]) -> str:
+    rate = result["records"] / result["seconds"] if result["seconds"] else 0
+    return f"{result['records']:,} records in {result['seconds']:.1f} s = {rate:,.0f} rec/s, peak RSS {result['rss_mb']:.0f} MB"
+
+
+def report(all_results: list[dict[str, Any]], databases: list[str]) -> str:
+    lines = ["| deals | records | baseline rec/s | " + " | ".join(
+        f"{kind} rec/s (× ceiling) | {kind} peak RSS | {kind} incremental (× first load)" for kind in databases)
+        + " | baseline peak RSS |", "|" + "---|" * (3 + 3 * len(databases) + 1)]
+    for result in all_results:
+        base = result["baseline"]
+        base_rate = base["records"] / base["seconds"]
+        cells = [f"{result['size']:,}", f"{base['records']:,}", f"{base_rate:,.0f}"]
+        for kind in databases:
+            first, incremental = result[f"{kind}_first"], result[f"{kind}_incremental"]
+            rate = first["records"] / first["seconds"]
+            cells += [f"{rate:,.0f} ({rate / base_rate:.2f})", f"{first['rss_mb']:.0f} MB",
+                      f"{incremental['seconds']:.1f} s ({incremental['seconds'] / first['seconds']:.3f}), "
+                      f"{incremental['records']:,} rec"]
+        cells.append(f"{base['rss_mb']:.0f} MB")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="opportunities per world, comma-separated")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--workdir", default="/tmp/kpi-bench-sync")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--connection", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        serve(options.serve)
+        return
+    if options.worker:
+        print(json.dumps(worker(options.worker, json.loads(options.connection), options.database)))
+        return
+    workdir = Path(options.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    databases = [name.strip() for name in options.databases.split(",") if name.strip()]
+    results = [bench_size(int(size), databases, workdir, options.seed) for size in options.sizes.split(",")]
+    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    print()
+    print(report(results, databases))
+
+
+if __name__ == "__main__":
+    main()
