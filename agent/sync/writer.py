@@ -263,20 +263,19 @@ class CacheWriter:
 
     def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                        rows: Sequence[Mapping[str, Any]]) -> None:
-        """PostgreSQL: the whole batch as one array per column, ``INSERT .. SELECT * FROM unnest(..)``.
+        """PostgreSQL: the batch as one array per column, keys resolved in the same statement.
 
-        psycopg 3 runs an executemany row by row, and a multi-row VALUES statement of 2,000 rows costs more
-        to build and parse than to run; one array per column is a single small statement.  Values reach the
-        driver as they are, so instants must be aware (records are) and go in as ``timestamptz``."""
+        ``INSERT .. SELECT .. FROM unnest(..) LEFT JOIN <parent> ..``: psycopg 3 runs an executemany row by
+        row, and a multi-row VALUES statement of 2,000 rows costs more to build and parse than to run; one
+        array per column is a single small statement.  Joining the parents here writes each row once (a
+        separate UPDATE would write every row a second time, which PostgreSQL's MVCC pays for twice).
+        Values reach the driver as they are, so instants must be aware (records are)."""
+        references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
+        self._keep_statistics(conn, table_name, references, len(rows))
         key = ("unnest:" + table_name, columns)
         sql = self._statements.get(key)
         if sql is None:
-            table = cache_table(table_name)
-            arrays = ", ".join(f"%(c{index})s::{_pg_array_type(table.c[name])}" for index, name in enumerate(columns))
-            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns
-                                if name not in ("id", "connection", "source_id"))
-            sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-                   f"ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
+            sql = _unnest_upsert(table_name, columns, references)
             self._statements[key] = sql
         conn.exec_driver_sql(sql, {f"c{index}": [row[name] for row in rows] for index, name in enumerate(columns)})
 
@@ -315,7 +314,8 @@ class CacheWriter:
 
     def _after_upsert(self, conn: Connection, table_name: str, records: Sequence[CrmRecord],
                       source_ids: Sequence[str]) -> None:
-        self.resolve(conn, table_name, source_ids)
+        if self.dialect != "postgresql":  # PostgreSQL resolved the keys in the INSERT itself
+            self.resolve(conn, table_name, source_ids)
         if table_name == "crm_user":
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
@@ -338,8 +338,6 @@ class CacheWriter:
         references = REFERENCES.get(table_name, ())
         if not references:
             return
-        if self.dialect == "postgresql":
-            self._keep_statistics(conn, table_name, references, len(source_ids))
         key = ("resolve", (table_name,))
         statement = self._statements.get(key)
         if statement is None:
@@ -664,6 +662,19 @@ _CLOSED_STAGE_ENTRY = (
 
 def _table_rank(name: str) -> int:
     return TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
+
+
+def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence[Reference]) -> str:
+    table = cache_table(table_name)
+    arrays = ", ".join(f"%(c{index})s::{_pg_array_type(table.c[name])}" for index, name in enumerate(columns))
+    joins = " ".join(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = u.connection "
+                     f"AND p{index}.source_id = u.{ref.source_column}" for index, ref in enumerate(references))
+    targets = [*columns, *(ref.id_column for ref in references)]
+    picks = ", ".join([f"u.{name}" for name in columns] +
+                      [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)])
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in targets if name not in ("id", "connection", "source_id"))
+    return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
+            f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
 
 
 def _resolve_statement(table_name: str, references: Sequence[Reference], dialect: str) -> Any:

@@ -1,8 +1,8 @@
 """Fixtures for the connector tests: the sandbox on loopback, a hand-made sales world, and sync helpers.
 
 Every connector test talks to the sandbox over real HTTPS with the real client library.  Retry waits are
-scaled down (``KPI_AGENT_RETRY_SCALE``) so a storm of 503s takes milliseconds; the sequence of requests,
-which the sandbox logs, is what the tests check.  The environment of this machine sets
+milliseconds (``FAST_RETRIES``; ``KPI_AGENT_RETRY_SCALE`` in sync subprocesses) so a storm of 503s passes
+quickly; the sequence of requests, which the sandbox logs, is what the tests check.  The environment of this machine sets
 ``REQUESTS_CA_BUNDLE``: every test therefore also proves that the configured ``ca_bundle`` wins over it.
 """
 
@@ -19,19 +19,20 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-# Loopback only, never through a proxy; tiny retry waits, inherited by the sync subprocesses too.
+# Loopback only, never through a proxy (inherited by the sync subprocesses too).
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
-os.environ["KPI_AGENT_RETRY_SCALE"] = "0.001"
 
 from agent.config import AgentConfig, parse_config  # noqa: E402
 from agent.db import Database  # noqa: E402
 from agent.sync.cli import sync_context  # noqa: E402
 from agent.sync.engine import ObjectOutcome, SyncEngine  # noqa: E402
+from agent.sync.retry import policy_for  # noqa: E402
 from agent.sync.writer import WriterSettings, cache_table  # noqa: E402
 from connectors.sandbox.testing import RunningSandbox, make_world  # noqa: E402
 from connectors.sandbox.tls import ensure_test_ca  # noqa: E402
 from connectors.sandbox.world.store import World  # noqa: E402
 
+FAST_RETRIES = {"base_delay": 0.001, "max_delay": 0.01, "max_retry_after": 0.01}
 DEALS = 450  # three REST pages of 200 (Salesforce's smallest batch size), the last one short
 PAGE_SIZE = 200
 EUR_RATE = 0.8  # EUR per USD
@@ -154,7 +155,8 @@ def run_salesforce(db: Database, config: AgentConfig, *, objects: Sequence[str] 
 
     collected = warnings if warnings is not None else []
     context = sync_context(config, "salesforce", full=full, warn=collected.append)
-    connector = SalesforceConnector("salesforce", config.connections["salesforce"], context, policy=policy,
+    connector = SalesforceConnector("salesforce", config.connections["salesforce"], context,
+                                    policy=policy or policy_for("salesforce", **FAST_RETRIES),
                                     page_size=page_size, bulk_page_size=bulk_page_size)
     settings = WriterSettings("salesforce", config.agent.home_currency, config.agent.timezone, config.teams)
     try:

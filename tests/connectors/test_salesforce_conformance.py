@@ -9,7 +9,8 @@ from agent.testing.connectors import ConformanceKit
 from connectors.salesforce import SPEC
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.sandbox.salesforce.ids import make_id
-from tests.connectors.conftest import DEALS, agent_config, sales_world
+from agent.sync.retry import policy_for
+from tests.connectors.conftest import DEALS, FAST_RETRIES, agent_config, sales_world
 
 
 def test_the_salesforce_connector_conforms(tmp_path: Path, sandbox_factory) -> None:
@@ -17,7 +18,7 @@ def test_the_salesforce_connector_conforms(tmp_path: Path, sandbox_factory) -> N
     sandbox = sandbox_factory(world)
     config = agent_config(sandbox)
     connector = SalesforceConnector("salesforce", config.connections["salesforce"], sync_context(config, "salesforce"),
-                                    page_size=200)
+                                    page_size=200, policy=policy_for("salesforce", **FAST_RETRIES))
     kit = ConformanceKit(SPEC, connector, sync_context(config, "salesforce"))
     try:
         assert "Opportunity" in kit.check_objects()

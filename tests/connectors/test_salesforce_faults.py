@@ -48,7 +48,8 @@ def reference_cache(tmp_path: Path, sandbox) -> dict:
 def start_child(tmp_path: Path, sandbox, db: Database, name: str, **overrides: str) -> subprocess.Popen:
     config = tmp_path / f"{name}.toml"
     config.write_text(config_toml(sandbox, db.url.render_as_string(hide_password=False), **overrides))
-    env = {**os.environ, "KPI_AGENT_SALESFORCE_PAGE_SIZE": "200", "KPI_AGENT_SALESFORCE_BULK_PAGE_SIZE": "200"}
+    env = {**os.environ, "KPI_AGENT_SALESFORCE_PAGE_SIZE": "200", "KPI_AGENT_SALESFORCE_BULK_PAGE_SIZE": "200",
+           "KPI_AGENT_RETRY_SCALE": "0.001"}
     code = f"from tests.connectors.conftest import child_sync; child_sync({str(config)!r})"
     return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
