@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -75,12 +75,18 @@ def worker(kind: str, connection: dict[str, Any], database_url: str | None) -> d
                            "connections": {"salesforce": connection}})
     context = sync_context(config, "salesforce", warn=lambda message: None)
     started = time.perf_counter()
-    if kind == "baseline":
-        records = baseline(config, context)
-    else:
-        records = sync(config, context, database_url or "")
+    records = baseline(config, context) if kind == "baseline" else sync(config, context, database_url or "")
     seconds = time.perf_counter() - started
-    return {"records": records, "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"records": records, "seconds": seconds, "rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS.  Not ``ru_maxrss``: Linux carries it across ``execve``, so a child would
+    report the parent's size at fork; ``VmHWM`` belongs to the process image that did the work."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sync(config: Any, context: Any, database_url: str) -> int:
@@ -178,29 +184,36 @@ def fresh_database(kind: str, workdir: Path, label: str) -> tuple[str, Any]:
 
 
 def world_for(size: int, workdir: Path, seed: int) -> Path:
-    from connectors.sandbox.world.generate import generate_world
-
+    """The generated world, made once in a child process (the measuring parent stays small)."""
     path = workdir / f"world-{size}-{seed}.sqlite"
     if not path.exists():
         started = time.perf_counter()
-        generate_world(path, seed=seed, size=size)
+        code = ("from pathlib import Path; from connectors.sandbox.world.generate import generate_world; "
+                f"generate_world(Path({str(path)!r}), seed={seed}, size={size})")
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
         print(f"  generated a world of {size:,} deals in {time.perf_counter() - started:.0f} s", flush=True)
     return path
 
 
 def change_one_percent(world_path: Path, seed: int) -> int:
-    """1 % of the deals get a new amount, 1 % of the activities a new subject (each with a new stamp)."""
-    from connectors.sandbox.world.store import World
-
-    world = World.open(world_path)
-    rng = random.Random(seed)
-    changed = 0
-    for table, column, value in (("opportunities", "amount", 1234.5), ("activities", "subject", "changed")):
-        ids = [row[0] for row in world.execute(f"SELECT id FROM {table} WHERE deleted = 0")]
-        for record_id in rng.sample(ids, max(1, len(ids) // 100)):
-            world.update(table, record_id, {column: value})
-            changed += 1
-    return changed
+    """1 % of the deals get a new amount, 1 % of the activities a new subject (each with a new stamp);
+    done in a child process, like everything that handles a big world."""
+    code = f"""
+import random
+from pathlib import Path
+from connectors.sandbox.world.store import World
+world = World.open(Path({str(world_path)!r}))
+rng = random.Random({seed})
+changed = 0
+for table, column, value in (("opportunities", "amount", 1234.5), ("activities", "subject", "changed")):
+    ids = [row[0] for row in world.execute(f"SELECT id FROM {{table}} WHERE deleted = 0")]
+    for record_id in rng.sample(ids, max(1, len(ids) // 100)):
+        world.update(table, record_id, {{column: value}})
+        changed += 1
+print(changed)
+"""
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    return int(done.stdout.strip())
 
 
 # -- the run --------------------------------------------------------------------------------------------------------
@@ -210,7 +223,7 @@ def bench_size(size: int, databases: list[str], workdir: Path, seed: int) -> dic
     print(f"size {size:,}", flush=True)
     source = world_for(size, workdir, seed)
     world_path = workdir / f"serving-{size}.sqlite"  # a copy: the incremental part changes it
-    world_path.write_bytes(source.read_bytes())
+    shutil.copyfile(source, world_path)
     results: dict[str, Any] = {"size": size}
     sandbox, connection = start_sandbox(world_path)
     try:

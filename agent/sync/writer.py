@@ -453,8 +453,11 @@ class CacheWriter:
             "opportunity", "AND is_closed = TRUE"), without_closed_at)
 
     def _closed_at_from_history(self, conn: Connection, source_ids: Sequence[str]) -> None:
+        # Only deals whose close instant changes are written: history pages touch the same deals many times.
+        differs = "IS DISTINCT FROM" if self.dialect == "postgresql" else "IS NOT"
         statement = _ids_text(
-            f"UPDATE opportunity SET closed_at = {_CLOSED_STAGE_ENTRY} WHERE is_closed = TRUE AND id IN "
+            f"UPDATE opportunity SET closed_at = {_CLOSED_STAGE_ENTRY} WHERE closed_at {differs} "
+            f"{_CLOSED_STAGE_ENTRY} AND is_closed = TRUE AND id IN "
             "(SELECT h.opportunity_id FROM stage_history h WHERE h.connection = :connection "
             "AND h.source_id IN :ids) AND EXISTS (SELECT 1 FROM stage_history h JOIN stage s ON s.id = h.stage_id "
             "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)", self.dialect)

@@ -57,7 +57,9 @@ class SalesforceConnector:
         self.context = context
         self.client = SalesforceClient(name, config, policy or policy_for("salesforce"),
                                        page_size=page_size or _setting(config, "page_size", PAGE_SIZE_ENV, 2000))
-        self.bulk_page_size = bulk_page_size or _setting(config, "bulk_page_size", BULK_PAGE_SIZE_ENV, 50_000)
+        # 10,000 rows a results page (Salesforce allows up to 50,000 or so): the page, its records and the
+        # one fetched ahead are what a load holds in memory, whatever the object's size.
+        self.bulk_page_size = bulk_page_size or _setting(config, "bulk_page_size", BULK_PAGE_SIZE_ENV, 10_000)
         self.converter = Converter(config.mapping, ZoneInfo(context.timezone), context.home_currency,
                                    context.warn, context.now or datetime.now(UTC))
         self._describes: dict[str, dict[str, Any] | None] = {}
