@@ -143,11 +143,28 @@ class KpisSection(_Model):
 def _check_mapping_values(mapping: dict[str, str], allowed: tuple[str, ...], what: str) -> dict[str, str]:
     for crm_value, kind in mapping.items():
         if kind not in allowed:
-            raise ValueError(f"{crm_value!r} maps to {kind!r}, which is not a {what}; use one of {', '.join(allowed)}")
+            raise ValueError(f"{crm_value!r} maps to {kind!r}, which is not {what}; use one of {', '.join(allowed)}")
     return mapping
 
 
-class SalesforceMapping(_Model):
+class _ValueMapping(_Model):
+    """CRM values → the cache's kinds; every target must be a kind the cache knows."""
+
+    deal_types: dict[str, str] = {}
+    activity_types: dict[str, str] = {}
+
+    @field_validator("deal_types")
+    @classmethod
+    def _deal_types(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_mapping_values(value, DEAL_TYPES, "a deal type")
+
+    @field_validator("activity_types")
+    @classmethod
+    def _activity_types(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_mapping_values(value, ACTIVITY_KINDS, "an activity kind")
+
+
+class SalesforceMapping(_ValueMapping):
     """Which Salesforce fields and values mean what; the defaults fit a standard org."""
 
     region_field: str = "Region__c"
@@ -168,18 +185,8 @@ class SalesforceMapping(_Model):
     recurring_term_field: str | None = None
     recurring_frequency_field: str | None = None
 
-    @field_validator("deal_types")
-    @classmethod
-    def _deal_types(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_mapping_values(value, DEAL_TYPES, "deal type")
 
-    @field_validator("activity_types")
-    @classmethod
-    def _activity_types(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_mapping_values(value, ACTIVITY_KINDS, "activity kind")
-
-
-class HubSpotMapping(_Model):
+class HubSpotMapping(_ValueMapping):
     """Which HubSpot properties and values mean what; the defaults fit a standard portal."""
 
     region_property: str = "region"
@@ -191,16 +198,6 @@ class HubSpotMapping(_Model):
         "renewal": "renewal",
     }
     activity_types: dict[str, str] = {"DEMO": "demo", "Demo": "demo", "PROPOSAL": "proposal", "Proposal": "proposal"}
-
-    @field_validator("deal_types")
-    @classmethod
-    def _deal_types(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_mapping_values(value, DEAL_TYPES, "deal type")
-
-    @field_validator("activity_types")
-    @classmethod
-    def _activity_types(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_mapping_values(value, ACTIVITY_KINDS, "activity kind")
 
 
 class _SyncOptions(_Model):
