@@ -140,3 +140,10 @@ def test_a_secret_that_reaches_a_log_line_is_masked(monkeypatch: pytest.MonkeyPa
     assert "login to https://u:***@x failed" in err
     assert "bad password ***" in err
     assert "correct-horse-battery" not in err
+
+
+def test_a_mapping_to_an_unknown_kind_is_named() -> None:
+    found = problems_of({"connections": {"sf": {"kind": "salesforce", "username": "u", "password": "p",
+                                                "mapping": {"deal_types": {"Expansion": "upsel"}}}}})
+    assert found == {"connections.sf.mapping.deal_types": "'Expansion' maps to 'upsel', which is not a deal type; "
+                     "use one of new_business, upsell, cross_sell, renewal, other"}
