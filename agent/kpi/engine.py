@@ -51,10 +51,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import Label
 from sqlalchemy.sql.selectable import SelectBase
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from agent.kpi.periods import (
+    LabelledSpan,
+    bucket,
+    disjoint,
     ensure_periods,
     history,
     instant_of,
@@ -63,11 +67,14 @@ from agent.kpi.periods import (
     period_start,
     previous_windows,
     shift,
+    spans,
     to_local,
     windows_select,
+    within,
 )
 from agent.kpi.registry import KpiRegistry, RegisteredKpi, collect_kpis
 from agent.kpi.sources import NO_DIMENSION, REP, SourceRequest, get_source
+from agent.kpi.sqlfuncs import row_filter, sequential
 from agent.kpi.spec import (
     NOW,
     Aggregate,
@@ -238,18 +245,46 @@ def _condition(column: ColumnElement[Any], condition: Condition, ctx: KpiContext
     return operators[condition.op]()
 
 
-def _where(facts: FromClause, measure: Aggregate | AsOf, ctx: KpiContext) -> ColumnElement[bool] | None:
+def _where(
+    columns: Mapping[str, ColumnElement[Any]], measure: Aggregate | AsOf, ctx: KpiContext
+) -> ColumnElement[bool] | None:
     if not measure.where:
         return None
-    return and_(*[_condition(facts.c[c.column], c, ctx) for c in measure.where])
+    return and_(*[_condition(columns[c.column], c, ctx) for c in measure.where])
 
 
-def _aggregate(facts: FromClause, measure: Aggregate | AsOf, ctx: KpiContext) -> ColumnElement[Any]:
-    condition = _where(facts, measure, ctx)
+def _constant(facts: FromClause, name: str) -> ColumnElement[Any] | None:
+    """The expression behind a column of a subquery when it reads no table (a typed null, '')."""
+    select_ = getattr(facts, "element", None)
+    if not isinstance(select_, Select) or name not in select_.selected_columns:
+        return None
+    expression = _unlabelled(select_.selected_columns[name])
+    return expression if not expression._from_objects else None
+
+
+def _common_conditions(measures: Sequence[Aggregate | AsOf]) -> tuple[Condition, ...]:
+    """The filters every measure has (``is_won`` for revenue and deals won): safe for the batch's WHERE."""
+    first, *rest = [measure.where for measure in measures]
+    return tuple(condition for condition in first if all(condition in where for where in rest))
+
+
+def _without(where: tuple[Condition, ...], common: Sequence[Condition]) -> tuple[Condition, ...]:
+    return tuple(condition for condition in where if condition not in common)
+
+
+def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The expression behind a labelled column of a select (what a WHERE on the select itself needs)."""
+    return column.element if isinstance(column, Label) else column
+
+
+def _aggregate(
+    columns: Mapping[str, ColumnElement[Any]], measure: Aggregate | AsOf, ctx: KpiContext
+) -> ColumnElement[Any]:
+    condition = _where(columns, measure, ctx)
     if measure.value is None:
         counted = literal(1) if condition is None else case((condition, literal(1)), else_=literal(0))
         return func.sum(counted)
-    column = facts.c[measure.value]
+    column = columns[measure.value]
     # 0, not null, for a rep whose rows in this batch match none of the measure's conditions.
     return func.coalesce(func.sum(column if condition is None else case((condition, column), else_=null())), 0)
 
@@ -261,25 +296,39 @@ def _grouped(
     aggregates: Sequence[tuple[str, ColumnElement[Any]]],
     condition: ColumnElement[bool] | None = None,
 ) -> Any:
-    """Period × rep × dimension sums, with each rep's current team (or the row's own team)."""
-    owner = REP.alias("owner")
-    team = func.coalesce(owner.c.team_id, facts.c.team_id) if "team_id" in facts.c else owner.c.team_id
+    """Period × rep × dimension sums, with each rep's current team (or the row's own team).
+
+    Grouped by rep first, then joined to the rep's team: the join then looks up a few thousand
+    grouped rows, not every fact row."""
+    has_team = "team_id" in facts.c
     has_dimension = "dimension_value" in facts.c
-    dimension = facts.c.dimension_value if has_dimension else NO_DIMENSION
-    group_by = [period_column, facts.c.rep_id, team] + ([dimension] if has_dimension else [])
-    statement = (
-        select(
-            period_column.label("period_start"),
-            facts.c.rep_id.label("rep_id"),
-            team.label("team_id"),
-            dimension.label("dimension_value"),
-            *[expression.label(label) for label, expression in aggregates],
-        )
-        .select_from(frm.outerjoin(owner, owner.c.id == facts.c.rep_id))
-        .group_by(*group_by)
+    keys = [period_column.label("period_start"), facts.c.rep_id.label("rep_id")]
+    constants: list[Label[Any]] = []
+    for name, label in (("team_id", "row_team_id"), ("dimension_value", "dimension_value")):
+        if name not in facts.c:
+            continue
+        constant = _constant(facts, name)
+        # A constant (no team of its own, no dimension asked for) is selected, not grouped by: every
+        # GROUP BY key costs SQLite a wider sort.
+        (keys if constant is None else constants).append((facts.c[name] if constant is None else constant).label(label))
+    per_rep = (
+        select(*keys, *constants, *[expression.label(label) for label, expression in aggregates])
+        .select_from(frm)
+        .group_by(*[key.element for key in keys])
     )
     if condition is not None:
-        statement = statement.where(condition)
+        per_rep = per_rep.where(condition)
+    rows = per_rep.subquery("per_rep")
+    owner = REP.alias("owner")
+    team = func.coalesce(owner.c.team_id, rows.c.row_team_id) if has_team else owner.c.team_id
+    dimension = rows.c.dimension_value if has_dimension else NO_DIMENSION.label("dimension_value")
+    statement = select(
+        rows.c.period_start,
+        rows.c.rep_id,
+        team.label("team_id"),
+        dimension,
+        *[rows.c[label] for label, _ in aggregates],
+    ).select_from(rows.outerjoin(owner, owner.c.id == rows.c.rep_id))
     # Referenced four times by the roll-up: computed once (SQLite would otherwise inline it four times).
     return statement.cte("grouped").prefix_with("MATERIALIZED")
 
@@ -402,30 +451,69 @@ class Evaluation:
     def _declarative(self, measures: list[Measure], dimension: str | None) -> SelectBase:
         first = _inner(measures[0])
         source = get_source(first.source)
-        windows = self._windows(isinstance(measures[0], Previous))
+        previous = isinstance(measures[0], Previous)
+        inner = [_inner(measure) for measure in measures]
         columns: set[str] = set()
-        for measure in map(_inner, measures):
+        for measure in inner:
             columns |= {measure.value} if measure.value else set()
             columns |= {condition.column for condition in measure.where}
         at = first.at if isinstance(first, Aggregate) else None
         if at is not None:
             columns.add(at)
         instant = first.instant if isinstance(first, AsOf) else None
+        windows = self._windows(previous)
         request = SourceRequest(self.ctx.with_dimension(dimension), frozenset(columns), dimension, windows, instant)
-        facts = source.build(request).subquery("facts")
-        if source.kind in ("period", "state"):
-            frm, period_column = facts, facts.c.period_start
-        elif source.kind == "static" or at is None:
-            frm, period_column = facts.join(windows, true()), windows.c.period_start
+        built = source.build(request)
+        spans_ = self._spans(previous, source.time_kind(at)) if source.kind == "event" and at is not None else None
+        if spans_ is not None and at is not None and disjoint(spans_):
+            facts = self._bucketed(built, inner, at, spans_, source.time_kind(at)).subquery("facts")
+            frm, period_column, narrowing = facts, facts.c.period_start, None
         else:
-            frm = facts.join(windows, _range_join(facts.c[at], windows, source.time_kind(at)))
-            period_column = windows.c.period_start
-        inner = [_inner(measure) for measure in measures]
-        aggregates = [(f"m{index}", _aggregate(facts, measure, self.ctx)) for index, measure in enumerate(inner)]
-        conditions = [_where(facts, measure, self.ctx) for measure in inner]
-        narrowing = or_(*conditions) if all(c is not None for c in conditions) else None
+            facts = built.subquery("facts")
+            frm, period_column = self._joined(facts, windows, source, at)
+            conditions = [_where(facts.c, measure, self.ctx) for measure in inner]
+            narrowing = or_(*conditions) if all(c is not None for c in conditions) else None  # type: ignore[arg-type]
+        aggregates = [(f"m{index}", _aggregate(facts.c, measure, self.ctx)) for index, measure in enumerate(inner)]
         grouped = _grouped(facts, frm, period_column, aggregates, narrowing)
         return _rollup(grouped, [label for label, _ in aggregates])
+
+    def _spans(self, previous: bool, kind: str) -> list[LabelledSpan]:
+        ctx = self.ctx
+        if previous:
+            return spans(previous_windows(ctx.grain, ctx.periods, ctx.running, ctx.now, ctx.timezone), kind)
+        return spans([(period.start_date, period) for period in ctx.periods], kind)
+
+    def _bucketed(
+        self, built: Select, measures: Sequence[Aggregate | AsOf], at: str, windows: Sequence[LabelledSpan], kind: str
+    ) -> Select:
+        """The source's rows in the windows, each with its period as a column; the time range and the
+        measures' filters go in the source's own WHERE, on its own expressions.  The planner then sees
+        ``kind IN (...)`` on the table (an index) and reads it once, where a range join of a subquery's
+        flags with the period table had SQLite scan it once per period."""
+        if built._group_by_clauses or built._having_criteria:  # a WHERE would change what it groups
+            built = select(built.subquery("grouped_source"))
+        exposed = {name: _unlabelled(column) for name, column in built.selected_columns.items()}
+        time = exposed[at]
+        statement = built.add_columns(bucket(time, windows, kind).label("period_start"))
+        statement = statement.where(within(sequential(time), windows, kind))
+        common = _common_conditions(measures)
+        if common:  # what every measure asks (revenue and deals won: is_won): the index may use it
+            statement = statement.where(*[_condition(exposed[c.column], c, self.ctx) for c in common])
+        residual = [_where(exposed, replace(measure, where=_without(measure.where, common)), self.ctx) for measure in measures]
+        if all(condition is not None for condition in residual):
+            # A row none of the measures counts adds nothing (and a group of only such rows would be a
+            # row of zeros): leave it out, as a plain filter.
+            statement = statement.where(row_filter(or_(*residual)))  # type: ignore[arg-type]
+        return statement
+
+    def _joined(
+        self, facts: FromClause, windows: FromClause, source: Any, at: str | None
+    ) -> tuple[FromClause, ColumnElement[Any]]:
+        if source.kind in ("period", "state"):
+            return facts, facts.c.period_start
+        if source.kind == "static" or at is None:
+            return facts.join(windows, true()), windows.c.period_start
+        return facts.join(windows, _range_join(facts.c[at], windows, source.time_kind(at))), windows.c.period_start
 
     def _run_custom(self, measures: list[Custom], dimension: str | None) -> dict[Measure, MeasureValues]:
         first = measures[0]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, and_, delete, insert, literal, select, union_all
+from sqlalchemy import ColumnElement, Date, Select, and_, case, delete, insert, literal, null, or_, select, union_all
 from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlalchemy.engine import Connection
 
@@ -205,3 +206,71 @@ def previous_windows(
             before = PeriodWindow(before.start_date, end, before.start_utc, local_midnight_utc(end, timezone))
         labelled.append((period.start_date, before))
     return labelled
+
+
+Bound = date | datetime
+LabelledSpan = tuple[date, Bound, Bound]
+"""A window as (the period it stands for, first value in it, first value after it)."""
+
+_FLAT_CASE = 4
+"""Windows a CASE tests one after the other; more are split in halves (a day grain has hundreds)."""
+
+
+def spans(labelled: Sequence[tuple[date, PeriodWindow]], kind: str) -> list[LabelledSpan]:
+    """Windows as spans of a time column: local dates for a date-only column, UTC instants otherwise."""
+    if kind == "date":
+        return [(label, period.start_date, period.end_date) for label, period in labelled]
+    return [(label, period.start_utc, period.end_utc) for label, period in labelled]
+
+
+def disjoint(windows: Sequence[LabelledSpan]) -> bool:
+    ordered = sorted(windows, key=lambda span: span[1])
+    return all(before[2] <= after[1] for before, after in zip(ordered, ordered[1:]))
+
+
+def bucket(column: ColumnElement[Any], windows: Sequence[LabelledSpan], kind: str) -> ColumnElement[Any]:
+    """The period a value of ``column`` falls in, as a scalar expression over the row itself.
+
+    A range join against the ``period`` table makes the planner loop over the periods and scan the
+    table once per period (SQLite) or nest-loop it (PostgreSQL); one expression per row lets it read
+    the table once, through an index on the column when the range is narrow.  The windows must be
+    disjoint; values in none of them give null (the caller's WHERE keeps only :func:`within` rows)."""
+    ordered = sorted(windows, key=lambda span: span[1])
+    bound_type = _bound_type(kind)
+    return _bucket(column, ordered, bound_type)
+
+
+def _bucket(column: ColumnElement[Any], ordered: Sequence[LabelledSpan], bound_type: Any) -> ColumnElement[Any]:
+    if len(ordered) > _FLAT_CASE:
+        middle = len(ordered) // 2
+        lower, upper = _bucket(column, ordered[:middle], bound_type), _bucket(column, ordered[middle:], bound_type)
+        return case((column < literal(ordered[middle][1], bound_type), lower), else_=upper)
+    # The first window's start needs no test (the WHERE or the enclosing CASE has made it), nor does
+    # the start of a window that follows the previous one without a gap.
+    whens: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = []
+    previous_end: Bound | None = ordered[0][1] if ordered else None
+    for label, start, end in ordered:
+        if start != previous_end:
+            whens.append((column < literal(start, bound_type), null()))
+        whens.append((column < literal(end, bound_type), literal(label, Date())))
+        previous_end = end
+    return case(*whens, else_=null()) if whens else null()
+
+
+def within(column: ColumnElement[Any], windows: Sequence[LabelledSpan], kind: str) -> ColumnElement[bool]:
+    """``column`` in one of the windows, as index-friendly ranges (adjacent windows merged: a year of
+    months is one range)."""
+    bound_type = _bound_type(kind)
+    merged: list[list[Bound]] = []
+    for _, start, end in sorted(windows, key=lambda span: span[1]):
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = max(merged[-1][1], end)  # type: ignore[type-var]
+        else:
+            merged.append([start, end])
+    ranges = [and_(column >= literal(start, bound_type), column < literal(end, bound_type)) for start, end in merged]
+    return ranges[0] if len(ranges) == 1 else or_(*ranges)
+
+
+def _bound_type(kind: str) -> Any:
+    # The period table's own column types: bounds are written exactly as the range join compared them.
+    return PERIOD.c.start_date.type if kind == "date" else PERIOD.c.start_utc.type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Date, Float
+from sqlalchemy import Boolean, Date, Float
 from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -129,3 +129,49 @@ def as_number(condition: ColumnElement[bool]) -> ColumnElement[float]:
     from sqlalchemy import case, literal
 
     return case((condition, literal(1)), else_=literal(0))
+
+
+class sequential(FunctionElement[Any]):  # noqa: N801
+    """A column that SQLite must not look up through an index (``+column``; the value is unchanged).
+
+    SQLite has no estimate of how many rows a range keeps (it assumes few), so for a year of periods
+    it reads most of a table through an index on the time column, a random row lookup each, several
+    times slower than one sequential pass; and a pass that rejects rows out of the range early is
+    cheap even when the range is narrow.  PostgreSQL has histograms and judges for itself."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # compared as the column is: bounds get its bind processing
+
+
+@compiles(sequential)
+def _sequential_default(element: sequential, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(sequential, "sqlite")
+def _sequential_sqlite(element: sequential, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(+{compiler.process(list(element.clauses)[0], **kw)})"
+
+
+class row_filter(FunctionElement[bool]):  # noqa: N801
+    """A condition tested row by row that SQLite must not plan index lookups from.
+
+    An OR of every measure's filters (calls, emails, meetings, ...) keeps most of a table, yet each
+    branch names an indexed ``kind``, so SQLite answers it with a multi-index OR: a lookup per row, twice
+    as slow as one pass.  Wrapped in a CASE it is only a filter.  PostgreSQL costs an OR itself."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(row_filter)
+def _row_filter_default(element: row_filter, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(row_filter, "sqlite")
+def _row_filter_sqlite(element: row_filter, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(CASE WHEN {compiler.process(list(element.clauses)[0], **kw)} THEN 1 ELSE 0 END = 1)"

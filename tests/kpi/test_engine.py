@@ -149,3 +149,49 @@ def test_other_grains(db: Database, grain: str, start: str) -> None:
     data.deal(amount=20, close="2024-03-10", status="won")
     run_kpis(db, kpi_config(kpis={"history_periods": 1}), at="2024-01-14" if grain == "week" else "2024-03-31", grain=grain)
     assert_kpi(db, "revenue", start, "org", 30 if grain == "quarter" else 10, grain=grain)
+
+
+def test_day_grain_buckets_many_windows_in_the_org_timezone(db: Database) -> None:
+    """Ten day windows (the engine splits its period expression in halves beyond a few): each day's
+    revenue is its own; calls either side of local midnight in Jakarta (UTC+7) land on their local day."""
+    data = KpiDataset(db, timezone="Asia/Jakarta")
+    data.rep("ana@example.com")
+    for day in range(1, 11):
+        data.deal(owner="ana@example.com", amount=day, close=f"2024-01-{day:02d}", status="won")
+    data.activity("call", owner="ana@example.com", at=datetime(2024, 1, 4, 16, 59, 59, tzinfo=UTC))  # 4 Jan 23:59:59
+    data.activity("call", owner="ana@example.com", at=datetime(2024, 1, 4, 17, 0, tzinfo=UTC))  # 5 Jan 00:00 local
+    data.activity("call", owner="ana@example.com", at=datetime(2024, 1, 9, 17, 0, tzinfo=UTC))  # 10 Jan 00:00 local
+    data.activity("call", owner="ana@example.com", at=datetime(2023, 12, 31, 16, 59, tzinfo=UTC))  # 31 Dec: before
+    config = kpi_config("Asia/Jakarta", kpis={"history_periods": 10})
+    run_kpis(db, config, at="2024-01-10", grain="day")
+    for day in range(1, 11):
+        assert_kpi(db, "revenue", f"2024-01-{day:02d}", "org", day, grain="day")
+    expected_calls = {1: 0, 3: 0, 4: 1, 5: 1, 6: 0, 9: 0, 10: 1}
+    for day, calls in expected_calls.items():
+        assert_kpi(db, "calls", f"2024-01-{day:02d}", "rep:ana@example.com", calls, grain="day")
+
+
+def test_a_recomputed_gap_in_history_takes_only_its_own_rows(db: Database) -> None:
+    """Periods computed with a gap between them (a lost month in history and the recent ones): each
+    takes only rows of its own span, and growth compares with the month before each."""
+    data = KpiDataset(db)
+    data.rep("ana@example.com")
+    for month, amount in ((1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 320)):
+        data.deal(owner="ana@example.com", amount=amount, close=f"2024-{month:02d}-15", status="won")
+    data.deal(owner="ana@example.com", amount=1, close="2024-02-29", status="won")  # February's last day
+    data.deal(owner="ana@example.com", amount=2, close="2024-03-01", status="won")  # March's first
+    config = kpi_config(kpis={"history_periods": 6, "recompute_periods": 1})
+    run_kpis(db, config, at="2024-06-20")
+    with db.write_connection() as connection:
+        connection.execute(text("DELETE FROM kpi_value WHERE period_start = :start"), {"start": "2024-02-01"})
+    data.deal(owner="ana@example.com", amount=1000, close="2024-04-10", status="won")  # April is not recomputed
+    result = run_kpis(db, config, at="2024-06-20")
+    assert result.periods == tuple(datetime(2024, m, 1).date() for m in (2, 5, 6))
+    assert_kpi(db, "revenue", "2024-02", "org", 21)
+    assert_kpi(db, "revenue", "2024-03", "org", 42)  # stored by the first run
+    assert_kpi(db, "revenue", "2024-04", "org", 80)  # not recomputed: the new April deal is not in it
+    assert_kpi(db, "revenue", "2024-05", "org", 160)
+    assert_kpi(db, "revenue", "2024-06", "org", 320)
+    # February against January (10): +110 %; May against April, now 1080: (160 − 1080) ÷ 1080.
+    assert_kpi(db, "sales_growth", "2024-02", "org", 110, numerator=11, denominator=10)
+    assert_kpi(db, "sales_growth", "2024-05", "org", (160 - 1080) / 1080 * 100, numerator=-920, denominator=1080)
