@@ -332,9 +332,14 @@ def status_command(config_file: ConfigOption = None) -> None:
 
 @app.command("run")
 def run_command(config_file: ConfigOption = None) -> None:
-    """Run the agent: sync, compute and deliver on the configured schedule."""
-    _load(config_file)
-    _not_yet("run", "the scheduled loop needs the connectors and Slack delivery")
+    """Run the agent: sync and compute on the configured schedule (Slack delivery comes with its issue)."""
+    from agent.scheduler import run_forever
+
+    config = _load(config_file)
+    with _database(config):
+        pass  # migrate the cache once, before any job, so a bad database URL fails now and not at 3 am
+    console.print(f"kpi-agent: {len(config.connections)} connection(s), timezone {config.agent.timezone}")
+    run_forever(config, console)
 
 
 @app.command("digest")

@@ -78,3 +78,4 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root.setLevel(level)
     # Alembic narrates every migration step at INFO; an admin needs to hear only of problems.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("apscheduler.scheduler").setLevel(max(logging.WARNING, root.level))

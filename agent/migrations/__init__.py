@@ -7,6 +7,7 @@ batch mode (copy and swap the table), which SQLite needs for anything beyond ADD
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,15 @@ def upgrade(database: Database, revision: str = "head") -> None:
     command.upgrade(alembic_config(database), revision)
 
 
+# Alembic keeps its migration context in module globals: two threads migrating at once (the scheduler's
+# jobs both opening the cache on first run) would trample each other. One migration at a time.
+_MIGRATION_LOCK = threading.Lock()
+
+
 def upgrade_to_head(database: Database) -> None:
-    if current_revision(database) != head_revision():
-        upgrade(database)
+    with _MIGRATION_LOCK:
+        if current_revision(database) != head_revision():
+            upgrade(database)
 
 
 def current_revision(database: Database) -> str | None:
