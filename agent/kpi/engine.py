@@ -55,6 +55,7 @@ from sqlalchemy.sql.elements import Label
 from sqlalchemy.sql.selectable import SelectBase
 from sqlmodel.sql.sqltypes import UTCDateTime
 
+from agent.kpi.bulk import insert_rows
 from agent.kpi.periods import (
     LabelledSpan,
     bucket,
@@ -919,6 +920,12 @@ def _snapshots(db: Database, ctx: KpiContext, refresh_starts: set[date], kept: S
     return taken + take_forecast_snapshots(db, ctx, refresh_starts)
 
 
+VALUE_COLUMNS = (
+    "kpi", "grain", "period_start", "period_end", "scope_kind", "scope_id", "dimension", "dimension_value",
+    "value", "numerator", "denominator", "status", "error", "run_id", "computed_at",
+)  # fmt: skip
+
+
 def _store(
     connection: Connection,
     ctx: KpiContext,
@@ -927,56 +934,40 @@ def _store(
     outcome: _Outcome,
     needed: Mapping[str, set[date]],
 ) -> int:
+    """Replace the stored values of the computed periods: one DELETE per set of periods (usually one
+    for the whole run), one bulk insert."""
     ends = {period.start_date: period.end_date for period in ctx.periods}
     computed_at = _utc_now()
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    replaced: dict[tuple[date, ...], list[str]] = defaultdict(list)
     for plan in plans:
         key = plan.definition.key
         periods = needed.get(key, set()) & set(ends)
         if not periods:
             continue
-        connection.execute(
-            delete(KPI_VALUE).where(KPI_VALUE.c.kpi == key, KPI_VALUE.c.grain == ctx.grain, KPI_VALUE.c.period_start.in_(sorted(periods)))
-        )
-        base = {"kpi": key, "grain": ctx.grain, "run_id": run_id, "computed_at": computed_at}
+        replaced[tuple(sorted(periods))].append(key)
+        tail = (run_id, computed_at)
         if key in outcome.failed:
             error = outcome.failed[key]
             rows += [
-                {
-                    **base,
-                    **_scope_columns((start, "org", "", ""), None, ends[start]),
-                    **_numbers(KpiNumbers(None)),
-                    "status": "failed",
-                    "error": error,
-                }
+                (key, ctx.grain, start, ends[start], "org", "", "", "", None, None, None, "failed", error, *tail)
                 for start in sorted(periods)
             ]
             continue
         for dimension, by_key in outcome.values.get(key, {}).items():
-            for scope_key, numbers in by_key.items():
-                if scope_key[0] in periods:
-                    rows.append({**base, **_scope_columns(scope_key, dimension, ends[scope_key[0]]), **_numbers(numbers)})
-    if rows:
-        connection.execute(insert(KPI_VALUE), rows)
-    return len(rows)
-
-
-def _scope_columns(key: ScopeKey, dimension: str | None, end: date) -> dict[str, Any]:
-    return {
-        "period_start": key[0],
-        "period_end": end,
-        "scope_kind": key[1],
-        "scope_id": key[2],
-        "dimension": dimension or "",
-        "dimension_value": key[3],
-    }
-
-
-def _numbers(numbers: KpiNumbers) -> dict[str, Any]:
-    return {
-        "value": _number(numbers.value),
-        "numerator": _number(numbers.numerator),
-        "denominator": _number(numbers.denominator),
-        "status": "ok",
-        "error": None,
-    }
+            for (start, kind, scope_id, dimension_value), numbers in by_key.items():
+                if start in periods:
+                    rows.append(
+                        (key, ctx.grain, start, ends[start], kind, scope_id, dimension or "", dimension_value,
+                         _number(numbers.value), _number(numbers.numerator), _number(numbers.denominator),
+                         "ok", None, *tail)
+                    )  # fmt: skip
+    started = time.perf_counter()
+    for periods, keys in replaced.items():
+        connection.execute(
+            delete(KPI_VALUE).where(KPI_VALUE.c.grain == ctx.grain, KPI_VALUE.c.kpi.in_(keys), KPI_VALUE.c.period_start.in_(periods))
+        )
+    deleted = time.perf_counter()
+    written = insert_rows(connection, KPI_VALUE, VALUE_COLUMNS, rows)
+    log.debug("KPI values: old ones deleted in %.3f s, %d written in %.3f s", deleted - started, written, time.perf_counter() - deleted)
+    return written

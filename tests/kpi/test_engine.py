@@ -195,3 +195,19 @@ def test_a_recomputed_gap_in_history_takes_only_its_own_rows(db: Database) -> No
     # February against January (10): +110 %; May against April, now 1080: (160 − 1080) ÷ 1080.
     assert_kpi(db, "sales_growth", "2024-02", "org", 110, numerator=11, denominator=10)
     assert_kpi(db, "sales_growth", "2024-05", "org", (160 - 1080) / 1080 * 100, numerator=-920, denominator=1080)
+
+
+def test_stored_rows_carry_their_period_end_run_and_time(db: Database) -> None:
+    """Values are written in bulk (SQLite: plain tuples; PostgreSQL: COPY): what SQLAlchemy reads back is
+    what it would have written itself."""
+    data = KpiDataset(db)
+    data.rep("ana@example.com")
+    data.deal(owner="ana@example.com", amount=10, close="2024-01-31", status="won")
+    before = datetime.now(UTC)
+    result = run_kpis(db, kpi_config(kpis={"history_periods": 1}), at="2024-01-31")
+    [row] = [r for r in kpi_rows(db, "revenue", JAN) if r["scope_kind"] == "rep"]
+    assert row["period_end"] == datetime(2024, 2, 1).date()
+    assert (row["value"], row["numerator"], row["denominator"]) == (10, 10, None)
+    assert row["run_id"] == result.run_id and row["status"] == "ok" and row["error"] is None
+    assert before <= row["computed_at"] <= datetime.now(UTC)
+    assert (row["dimension"], row["dimension_value"]) == ("", "")
