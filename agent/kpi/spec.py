@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from sqlalchemy import FromClause
+    from sqlalchemy import ColumnElement, FromClause
     from sqlalchemy.engine import Connection
 
     from agent.config import AgentConfig
@@ -307,6 +307,23 @@ class KpiContext:
         from agent.kpi.periods import windows_select
 
         return windows_select(self.grain, [period.start_date for period in self.periods]).subquery("windows")
+
+    def period_of(
+        self, column: ColumnElement[Any], kind: Literal["date", "instant"] = "instant"
+    ) -> tuple[ColumnElement[Any], ColumnElement[bool]]:
+        """The computed period a row's time falls in, as ``(period_start, condition)``: put
+        ``period_start`` in the SELECT and GROUP BY and ``condition`` in the WHERE.
+
+        ``kind``: ``"date"`` for a date-only column (local dates), ``"instant"`` for a UTC timestamp.
+        Prefer it to joining :meth:`windows` on a range: a range join has the planner scan the rows
+        once per period (or recompute a subquery per period), this reads them once."""
+        from agent.kpi.periods import bucket, disjoint, spans, within
+        from agent.kpi.sqlfuncs import sequential
+
+        windows = spans([(period.start_date, period) for period in self.periods], kind)
+        if not disjoint(windows):  # periods of one grain never overlap; kept for a caller's own list
+            raise ValueError("period_of needs disjoint periods")
+        return bucket(column, windows, kind), within(sequential(column), windows, kind)
 
     def with_dimension(self, dimension: str | None) -> KpiContext:
         from dataclasses import replace
