@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 
 from agent.kpi.spec import NO_VALUE, KpiContext
-from agent.kpi.sqlfuncs import add_months, days_between, minutes_between
+from agent.kpi.sqlfuncs import add_months, days_between, minutes_between, row_filter
 from agent.models import (
     Account,
     Activity,
@@ -371,7 +371,9 @@ def first_responses() -> FromClause:
         return (
             select(lead.c.id.label("lead_id"), by_owner.label("answered"), lead.c.created_at.label("created_at"))
             .select_from(lead.join(activity, activity.c[column] == target))
-            .where(activity.c.is_deleted == false(), counts_as_response(activity))
+            # A row filter: as an OR over indexed kinds it had SQLite read every call, email and meeting
+            # three times through the kind index instead of each lead's few activities by link.
+            .where(activity.c.is_deleted == false(), row_filter(counts_as_response(activity)))
         )
 
     linked = union_all(
