@@ -320,18 +320,21 @@ class CacheWriter:
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
             self._derive_opportunities(conn, records, source_ids)
+            self._derive_contracts(conn, "opportunity", source_ids)
         elif table_name == "stage_history":
             self._closed_at_from_history(conn, source_ids)
         elif table_name == "line_item":
             self._amount_home_from_rates(conn, "line_item", "net_total", "net_total_home", source_ids)
             self._amount_home_from_rates(conn, "line_item", "(list_price * quantity)", "list_total_home", source_ids)
             self._monthly_value(conn, source_ids)
+            self._derive_contracts(conn, "line_item", source_ids)
         elif table_name == "activity":
             self._link_moved_activities(conn, source_ids)
         elif table_name == "lead":
             self._link_activities_of_converted_leads(conn, source_ids)
         elif table_name == "contract":
             self._contract_owners(conn, records)
+            self._drop_contracts_the_crm_replaces(conn, records)
 
     def resolve(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> None:
         """Set the page's ``*_id`` columns from their ``*_source_id`` in one UPDATE per batch."""
@@ -521,6 +524,63 @@ class CacheWriter:
             "UPDATE contract SET owner_rep_id = COALESCE((SELECT u.rep_id FROM crm_user u WHERE "
             "u.connection = :connection AND u.source_id = :owner), (SELECT a.owner_rep_id FROM account a "
             "WHERE a.id = contract.account_id)) WHERE connection = :connection AND source_id = :sid"), rows)
+
+    # -- contracts from deals ------------------------------------------------------------------------------
+
+    def _derive_contracts(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> None:
+        """A won deal with recurring line items starts a contract (the KPI catalog's definition): from its close
+        date, for the longest recurring term, worth the recurring lines' monthly value.  A deal the CRM gives a
+        contract of its own keeps that one alone; a deal no longer won (or no longer recurring) loses it."""
+        deals = self._affected_deals(conn, table_name, source_ids)
+        if not deals:
+            return
+        opportunity = cache_table("opportunity")
+        query = _ids_text(_RECURRING_DEALS, self.dialect).columns(
+            close_date=opportunity.c.close_date.type, last_modified_at=opportunity.c.last_modified_at.type)
+        found = [row for batch in _batches(deals) for row in conn.execute(
+            query, {"connection": self.settings.connection, "ids": list(batch)})]
+        rows = [self._derived_contract(row) for row in found]
+        if rows:
+            conn.execute(self._build_upsert(cache_table("contract"), tuple(rows[0]), ("connection", "source_id")),
+                         rows)
+        kept = {row["source_id"] for row in rows}
+        gone = [f"deal:{deal}" for deal in deals if f"deal:{deal}" not in kept]
+        if gone:
+            contract = cache_table("contract")
+            conn.execute(contract.delete().where(contract.c.connection == self.settings.connection,
+                                                 contract.c.derived_from == "deal",
+                                                 _in(contract.c.source_id, gone, self.dialect)))
+
+    def _drop_contracts_the_crm_replaces(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
+        deals = sorted({source_id for record in records
+                        if (source_id := getattr(record, "opportunity_source_id", None)) is not None
+                        and getattr(record, "derived_from", "crm") != "deal"})
+        contract = cache_table("contract")
+        for batch in _batches(deals):
+            conn.execute(contract.delete().where(contract.c.connection == self.settings.connection,
+                                                 contract.c.derived_from == "deal",
+                                                 _in(contract.c.opportunity_source_id, list(batch), self.dialect)))
+
+    def _affected_deals(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> list[str]:
+        if table_name == "opportunity":
+            return list(source_ids)
+        line_item = cache_table("line_item")
+        found: set[str] = set()
+        for batch in _batches(list(source_ids)):
+            found.update(value for (value,) in conn.execute(select(line_item.c.opportunity_source_id).where(
+                line_item.c.connection == self.settings.connection, _in(line_item.c.source_id, list(batch), self.dialect),
+                line_item.c.opportunity_source_id.is_not(None))))
+        return sorted(found)
+
+    def _derived_contract(self, row: Any) -> dict[str, Any]:
+        start = row.close_date if isinstance(row.close_date, date) else date.fromisoformat(str(row.close_date))
+        term = int(row.term_months)
+        return {"connection": self.settings.connection, "source_id": f"deal:{row.source_id}",
+                "account_source_id": row.account_source_id, "account_id": row.account_id,
+                "opportunity_source_id": row.source_id, "opportunity_id": row.id, "owner_rep_id": row.owner_rep_id,
+                "start_date": start, "end_date": _add_months(start, term) - timedelta(days=1),
+                "term_months": term, "monthly_value_home": float(row.monthly_value or 0.0), "status": "Activated",
+                "derived_from": "deal", "last_modified_at": row.last_modified_at, "is_deleted": False}
 
     # -- leads and their activities ----------------------------------------------------------------------
 
@@ -725,6 +785,25 @@ def _in(column: Any, values: list[Any], dialect: str) -> Any:
 
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+_RECURRING_DEALS = (
+    "SELECT o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at, "
+    "MAX(li.recurring_term_months) AS term_months, SUM(li.monthly_value_home) AS monthly_value "
+    "FROM opportunity o JOIN line_item li ON li.opportunity_id = o.id "
+    "WHERE o.connection = :connection AND o.source_id IN :ids AND o.is_won = TRUE AND o.is_deleted = FALSE "
+    "AND o.close_date IS NOT NULL AND li.recurring_term_months > 0 AND li.is_deleted = FALSE "
+    "AND NOT EXISTS (SELECT 1 FROM contract c WHERE c.opportunity_id = o.id AND c.derived_from <> 'deal') "
+    "GROUP BY o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at"
+)
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day when it has fewer days)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - timedelta(days=1)).day))
 
 
 def _order_of_magnitude(count: int) -> int:

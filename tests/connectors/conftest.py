@@ -2,7 +2,8 @@
 
 Every connector test talks to the sandbox over real HTTPS with the real client library.  Retry waits are
 milliseconds (``FAST_RETRIES``; ``KPI_AGENT_RETRY_SCALE`` in sync subprocesses) so a storm of 503s passes
-quickly; the sequence of requests, which the sandbox logs, is what the tests check.  The environment of this machine sets
+quickly; the sequence of requests, which the sandbox logs, is what the tests check.  The environment of this
+machine sets
 ``REQUESTS_CA_BUNDLE``: every test therefore also proves that the configured ``ca_bundle`` wins over it.
 """
 
@@ -137,8 +138,9 @@ def agent_config(sandbox: RunningSandbox, **overrides: Any) -> AgentConfig:
 
 
 def config_toml(sandbox: RunningSandbox, database_url: str, **overrides: str) -> str:
-    lines = ["[agent]", 'home_currency = "USD"', 'timezone = "UTC"', f"database_url = {database_url!r}".replace("'", '"'),
-             "", sandbox.config_snippet()]
+    url = '"' + database_url.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = ["[agent]", 'home_currency = "USD"', 'timezone = "UTC"', f"database_url = {url}", "",
+             sandbox.config_snippet()]
     text_ = "\n".join(lines)
     for key, value in overrides.items():
         text_ = text_.replace("[connections.salesforce]\n", f"[connections.salesforce]\n{key} = {value}\n", 1)

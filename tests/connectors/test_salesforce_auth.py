@@ -30,14 +30,16 @@ def logins(sandbox) -> list[str]:
     ("oauth password", {"security_token": None}, "token"),
     ("client credentials", {"auth": "client_credentials"}, "token"),
 ])
-def test_each_auth_logs_in_and_syncs(tmp_path: Path, sandbox_factory, auth: str, overrides: dict, endpoint: str) -> None:
+def test_each_auth_logs_in_and_syncs(tmp_path: Path, sandbox_factory, auth: str, overrides: dict,
+                                     endpoint: str) -> None:
     sandbox = sandbox_factory(sales_world(tmp_path, deals=3))
     config = agent_config(sandbox)
     section = config.connections["salesforce"].model_copy(update=overrides)
     config = config.model_copy(update={"connections": {"salesforce": section}})
     db = create_database(f"sqlite:///{tmp_path / 'cache.sqlite'}")
     outcomes = by_object(run_salesforce(db, config, objects=["User", "Opportunity"]))
-    assert {name: (o.status, o.records) for name, o in outcomes.items()} == {"User": ("ok", 2), "Opportunity": ("ok", 3)}
+    assert {name: (o.status, o.records) for name, o in outcomes.items()} == {
+        "User": ("ok", 2), "Opportunity": ("ok", 3)}
     assert logins(sandbox) == [endpoint]
     assert not any(secret in repr(outcomes) for secret in SECRETS)
 

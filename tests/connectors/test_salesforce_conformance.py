@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.sync.cli import sync_context
+from agent.sync.retry import policy_for
 from agent.testing.connectors import ConformanceKit
 from connectors.salesforce import SPEC
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.sandbox.salesforce.ids import make_id
-from agent.sync.retry import policy_for
 from tests.connectors.conftest import DEALS, FAST_RETRIES, agent_config, sales_world
 
 

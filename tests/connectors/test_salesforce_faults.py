@@ -270,7 +270,8 @@ def test_a_structurally_invalid_record_is_quarantined_and_the_page_lands(db: Dat
     assert (outcome.status, outcome.records, outcome.quarantined) == ("ok", DEALS - 2, 2)
     rows = query(db, "SELECT object, reason, payload FROM quarantined_record ORDER BY reason")
     assert [(obj, reason) for obj, reason, _ in rows] == [
-        ("Opportunity", "Opportunity: CloseDate 'soon' is not a date"), ("Opportunity", "Opportunity: CreatedDate is empty")]
+        ("Opportunity", "Opportunity: CloseDate 'soon' is not a date"),
+        ("Opportunity", "Opportunity: CreatedDate is empty")]
     assert '"Name": "Deal 7"' in rows[0][2] and '"Name": "Deal 8"' in rows[1][2]
     # fixed in the CRM, the record lands and leaves the quarantine
     world.update("opportunities", 7, {"close_date": "2026-06-30"})

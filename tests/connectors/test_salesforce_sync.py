@@ -94,7 +94,28 @@ def test_activities_kinds_links_and_the_lead_they_moved_from(db: Database, tmp_p
         ("email", "completed", "none", None, False, False, True, None, "bob@example.com"),
     ]
     assert query(db, "SELECT status, converted_at IS NOT NULL, converted_contact_id IS NOT NULL FROM lead "
-                     "ORDER BY created_at") == [("Closed - Converted", True, True), ("Working - Contacted", False, False)]
+                     "ORDER BY created_at") == [("Closed - Converted", True, True),
+                                                ("Working - Contacted", False, False)]
     [(start, end, status, term)] = query(db, "SELECT start_date, end_date, status, term_months FROM contract")
     assert (str(start), str(end), status, term) == ("2026-07-01", "2027-06-30", "Activated", 12)
     assert date.fromisoformat(str(start)) < date.fromisoformat(str(end))
+
+
+def test_recurring_line_items_named_in_the_config_start_a_contract(db: Database, tmp_path: Path,
+                                                                   sandbox_factory) -> None:
+    lines = [{"id": 1, "opportunity_id": 10, "quantity": 2, "list_price": 30.0, "unit_price": 25.0,
+              "total_price": 50.0, "created_at": "2026-01-05T00:00:00.000Z"},
+             # deal 20 (won, closes 2026-06-30): 1,200 over 12 months
+             {"id": 2, "opportunity_id": 20, "quantity": 1, "list_price": 1200.0, "unit_price": 1200.0,
+              "total_price": 1200.0, "recurring_term_months": 12, "billing_frequency": "monthly",
+              "created_at": "2026-01-05T00:00:00.000Z"}]
+    sandbox = sandbox_factory(sales_world(tmp_path, line_items=lines))
+    config = agent_config(sandbox, mapping={"recurring_term_field": "Recurring_Term_Months__c",
+                                            "recurring_frequency_field": "Billing_Frequency__c"})
+    run_salesforce(db, config, objects=DEAL_OBJECTS)
+    assert query(db, "SELECT recurring_term_months, billing_frequency, monthly_value_home FROM line_item "
+                     "ORDER BY net_total") == [(None, None, None), (12, "monthly", 100.0)]
+    contracts = query(db, "SELECT c.derived_from, c.start_date, c.end_date, c.term_months, c.monthly_value_home, "
+                          "o.name FROM contract c JOIN opportunity o ON o.id = c.opportunity_id")
+    assert [tuple(str(v) if isinstance(v, date) else v for v in row) for row in contracts] == [
+        ("deal", "2026-06-30", "2027-06-29", 12, 100.0, "Deal 20")]

@@ -20,8 +20,10 @@ from agent.sync.records import (
     AccountRecord,
     ActivityRecord,
     ContactRecord,
+    ContractRecord,
     CurrencyRateRecord,
     LeadRecord,
+    LineItemRecord,
     OpportunityRecord,
     PipelineRecord,
     QuarantinedItem,
@@ -256,3 +258,51 @@ def _instant(value: datetime | str) -> datetime:
     if isinstance(value, str):  # SQLite through a text() query returns the stored text
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def test_a_won_deal_with_recurring_lines_starts_a_contract(db: Database) -> None:
+    deals = [
+        # won, a 12-month recurring line of 1,200 (100 a month) and a one-off line: one contract
+        OpportunityRecord(source_id="D1", created_at=at(0), account_source_id="A1", owner_source_id="U1",
+                          amount=1700.0, close_date=date(2025, 6, 30), is_closed=True, is_won=True,
+                          last_modified_at=at(1)),
+        # won, but the CRM has its own contract for it: that one counts, none is derived
+        OpportunityRecord(source_id="D2", created_at=at(0), amount=600.0, close_date=date(2025, 6, 30),
+                          is_closed=True, is_won=True, last_modified_at=at(2)),
+        # open: no contract yet
+        OpportunityRecord(source_id="D3", created_at=at(0), amount=600.0, close_date=date(2025, 9, 30),
+                          last_modified_at=at(3)),
+    ]
+    lines = [
+        LineItemRecord(source_id="L1", opportunity_source_id="D1", quantity=1, unit_price=1200.0, net_total=1200.0,
+                       recurring_term_months=12, billing_frequency="annually", last_modified_at=at(1)),
+        LineItemRecord(source_id="L2", opportunity_source_id="D1", quantity=1, unit_price=500.0, net_total=500.0,
+                       last_modified_at=at(1)),
+        LineItemRecord(source_id="L3", opportunity_source_id="D2", quantity=6, unit_price=100.0, net_total=600.0,
+                       recurring_term_months=6, last_modified_at=at(2)),
+        LineItemRecord(source_id="L4", opportunity_source_id="D3", quantity=1, unit_price=600.0, net_total=600.0,
+                       recurring_term_months=6, last_modified_at=at(3)),
+    ]
+    crm_contracts = [ContractRecord(source_id="K2", start_date=date(2025, 7, 1), opportunity_source_id="D2",
+                                    monthly_value_home=100.0, last_modified_at=at(2))]
+    base = world()
+    records = {"roles": base["roles"], "users": base["users"], "accounts": base["accounts"], "deals": deals,
+               "lines": lines, "contracts": crm_contracts}
+    tables = {**TABLES, "lines": "line_item", "contracts": "contract"}
+    connector = MemoryConnector(records, page_size=10, tables=tables)
+    run(db, connector)
+    contracts = rows(db, "SELECT c.source_id, c.derived_from, c.start_date, c.end_date, c.term_months, "
+                         "c.monthly_value_home, a.source_id, r.email, o.source_id FROM contract c "
+                         "LEFT JOIN account a ON a.id = c.account_id LEFT JOIN rep r ON r.id = c.owner_rep_id "
+                         "LEFT JOIN opportunity o ON o.id = c.opportunity_id ORDER BY c.source_id")
+    assert [tuple(str(v) if isinstance(v, date) else v for v in row) for row in contracts] == [
+        ("K2", "crm", "2025-07-01", None, None, 100.0, None, None, "D2"),
+        # starts on the close date, runs 12 months to the day before 2026-06-30
+        ("deal:D1", "deal", "2025-06-30", "2026-06-29", 12, 100.0, "A1", "ann@example.com", "D1"),
+    ]
+    # the deal is lost after all: its contract goes
+    later = NOW + timedelta(hours=1)
+    connector.put("deals", OpportunityRecord(source_id="D1", created_at=at(0), close_date=date(2025, 6, 30),
+                                             is_closed=True, last_modified_at=later))
+    run(db, connector, now=later)
+    assert rows(db, "SELECT source_id FROM contract") == [("K2",)]
