@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 
 from agent.kpi.spec import NO_VALUE, KpiContext
-from agent.kpi.sqlfuncs import add_months, days_between, minutes_between, row_filter
+from agent.kpi.sqlfuncs import add_months, days_between, minutes_between, row_filter, sequential
 from agent.models import (
     Account,
     Activity,
@@ -575,7 +575,9 @@ def open_at(opportunity: FromClause, instant: ColumnElement[Any]) -> ColumnEleme
     """Created before ``instant`` and not closed at it (a deal closed exactly then is closed)."""
     o = opportunity.c
     still_open = or_(o.closed_at > instant, and_(o.closed_at.is_(None), o.is_closed == false()))
-    return and_(o.created_at < instant, still_open, o.is_deleted == false())
+    # Most deals were created before any recent instant: SQLite reads them in one pass rather than
+    # through ix_opportunity_created, a row lookup each (4x slower for a snapshot at 100k deals).
+    return and_(sequential(o.created_at) < instant, still_open, o.is_deleted == false())
 
 
 @dataclass(frozen=True)
