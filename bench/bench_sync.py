@@ -250,7 +250,8 @@ def bench_size(size: int, databases: list[str], workdir: Path, seed: int) -> dic
 
 def _line(result: dict[str, Any]) -> str:
     rate = result["records"] / result["seconds"] if result["seconds"] else 0
-    return f"{result['records']:,} records in {result['seconds']:.1f} s = {rate:,.0f} rec/s, peak RSS {result['rss_mb']:.0f} MB"
+    return (f"{result['records']:,} records in {result['seconds']:.1f} s = {rate:,.0f} rec/s, "
+            f"peak RSS {result['rss_mb']:.0f} MB")
 
 
 def report(all_results: list[dict[str, Any]], databases: list[str]) -> str:

@@ -17,6 +17,7 @@ Guarantees, and what gives them:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -475,10 +476,8 @@ class Prefetched:
             self._thread.join()
         close = getattr(self._source, "close", None)
         if close is not None:
-            try:
+            with contextlib.suppress(ValueError):  # "generator already executing": not after join, but be safe
                 close()
-            except ValueError:  # "generator already executing" cannot happen after join; be safe
-                pass
 
 
 def _all_ids(connector: Connector, objects: Sequence[str], context: SyncContext) -> Iterator[str]:

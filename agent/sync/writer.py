@@ -498,7 +498,8 @@ class CacheWriter:
         found: dict[str, str] = {}
         for batch in _batches(wanted):
             found.update(conn.execute(select(opportunity.c.source_id, opportunity.c.currency).where(
-                opportunity.c.connection == self.settings.connection, _in(opportunity.c.source_id, list(batch), self.dialect))).all())
+                opportunity.c.connection == self.settings.connection,
+                _in(opportunity.c.source_id, list(batch), self.dialect))).all())
         return found
 
     def _rates(self, conn: Connection) -> dict[str, list[tuple[date | None, date | None, float]]]:
@@ -568,7 +569,8 @@ class CacheWriter:
         found: set[str] = set()
         for batch in _batches(list(source_ids)):
             found.update(value for (value,) in conn.execute(select(line_item.c.opportunity_source_id).where(
-                line_item.c.connection == self.settings.connection, _in(line_item.c.source_id, list(batch), self.dialect),
+                line_item.c.connection == self.settings.connection,
+                _in(line_item.c.source_id, list(batch), self.dialect),
                 line_item.c.opportunity_source_id.is_not(None))))
         return sorted(found)
 
@@ -710,7 +712,8 @@ class CacheWriter:
             return
         for batch in _batches(list(source_ids)):
             conn.execute(table.delete().where(table.c.connection == self.settings.connection,
-                                              table.c.object == object_name, _in(table.c.source_id, list(batch), self.dialect)))
+                                              table.c.object == object_name,
+                                              _in(table.c.source_id, list(batch), self.dialect)))
 
 
 _DERIVED_ON_ROW = {
@@ -735,7 +738,8 @@ def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence
     targets = [*columns, *(ref.id_column for ref in references)]
     picks = ", ".join([f"u.{name}" for name in columns] +
                       [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)])
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in targets if name not in ("id", "connection", "source_id"))
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in targets
+                        if name not in ("id", "connection", "source_id"))
     return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
             f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
 

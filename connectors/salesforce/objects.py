@@ -185,7 +185,8 @@ class Converter:
             raise BadValue("the stage has no ApiName")
         probability = number(raw.get("DefaultProbability"), "DefaultProbability")
         return StageRecord(source_id=api_name, name=text(raw.get("MasterLabel")) or api_name,
-                           pipeline_source_id=DEFAULT_PIPELINE, sort_order=integer(raw.get("SortOrder"), "SortOrder") or 0,
+                           pipeline_source_id=DEFAULT_PIPELINE,
+                           sort_order=integer(raw.get("SortOrder"), "SortOrder") or 0,
                            probability=None if probability is None else probability / 100,
                            is_closed=boolean(raw.get("IsClosed")), is_won=boolean(raw.get("IsWon")),
                            forecast_category=text(raw.get("ForecastCategoryName")),
@@ -202,13 +203,15 @@ class Converter:
     def dated_rate(self, raw: dict[str, Any]) -> CurrencyRateRecord:
         end = day(raw.get("NextStartDate"), "NextStartDate")
         return CurrencyRateRecord(source_id=raw["Id"], iso_code=_iso(raw.get("IsoCode")),
-                                  rate=_rate(raw.get("ConversionRate")), start_date=day(raw.get("StartDate"), "StartDate"),
+                                  rate=_rate(raw.get("ConversionRate")),
+                                  start_date=day(raw.get("StartDate"), "StartDate"),
                                   end_date=None if end is None or end.year >= 9999 else end)
 
     # -- accounts, contacts, leads ------------------------------------------------------------------------
 
     def account(self, raw: dict[str, Any]) -> AccountRecord:
-        return AccountRecord(source_id=raw["Id"], name=text(raw.get("Name")), owner_source_id=_user_id(raw.get("OwnerId")),
+        return AccountRecord(source_id=raw["Id"], name=text(raw.get("Name")),
+                             owner_source_id=_user_id(raw.get("OwnerId")),
                              region=text(raw.get(self.mapping.region_field)), industry=text(raw.get("Industry")),
                              created_at=instant(raw.get("CreatedDate"), "CreatedDate"), **self._audit(raw))
 
@@ -287,7 +290,8 @@ class Converter:
         return LineItemRecord(
             source_id=raw["Id"], opportunity_source_id=text(raw.get("OpportunityId")),
             product_source_id=text(raw.get("Product2Id")), product_name=text(raw.get("Name")),
-            quantity=number(raw.get("Quantity"), "Quantity") or 0.0, list_price=number(raw.get("ListPrice"), "ListPrice"),
+            quantity=number(raw.get("Quantity"), "Quantity") or 0.0,
+            list_price=number(raw.get("ListPrice"), "ListPrice"),
             unit_price=number(raw.get("UnitPrice"), "UnitPrice"), net_total=number(raw.get("TotalPrice"), "TotalPrice"),
             currency=self._currency(raw),
             recurring_term_months=integer(raw.get(term_field), term_field) if term_field else None,
@@ -382,7 +386,8 @@ class Converter:
         return ContractRecord(source_id=raw["Id"], start_date=start, account_source_id=text(raw.get("AccountId")),
                               owner_source_id=_user_id(raw.get("OwnerId")), end_date=end,
                               cancelled_date=end if status_code == "Terminated" else None,
-                              status=text(raw.get("Status")), term_months=integer(raw.get("ContractTerm"), "ContractTerm"),
+                              status=text(raw.get("Status")),
+                              term_months=integer(raw.get("ContractTerm"), "ContractTerm"),
                               **self._audit(raw))
 
     # -- common ----------------------------------------------------------------------------------------------
