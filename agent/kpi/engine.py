@@ -131,6 +131,9 @@ class RunResult:
     failed: dict[str, str]
     values_written: int
     snapshots_taken: int
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    """Wall time per phase: plan (periods and run row), snapshots, compute (the queries and the
+    combining), store (the values written)."""
 
 
 @dataclass(frozen=True)
@@ -829,6 +832,7 @@ def compute_kpis(
         dimensions: also compute the KPIs that support them sliced by these dimensions.
         registry: the KPIs to compute (default: collected from ``host``).
     """
+    clock = _Clock()
     registry = registry if registry is not None else collect_kpis(host, config)
     grain = grain or config.kpis.grain
     timezone, fiscal = config.agent.timezone, config.agent.fiscal_year_start_month
@@ -845,12 +849,15 @@ def compute_kpis(
         _prepare_periods(connection, grain, kept, timezone, fiscal)
         _ensure_day_periods(connection, ctx, fiscal)
         run_id = connection.execute(insert(KPI_RUN).values(started_at=_utc_now(), status="running")).inserted_primary_key[0]
+    clock.lap("plan")
     # Rebuilt snapshots are refreshed in the recompute window only, even when every value is recomputed:
     # they change only if stage history arrives late, which is what that window is for.
     window = kept[-(config.kpis.recompute_periods + 1) :]
     snapshots = _snapshots(db, ctx, {p.start_date for p in window}, kept)
+    clock.lap("snapshots")
     with db.engine.connect() as connection:
         outcome = evaluate(Evaluation(connection, ctx), plans)
+    clock.lap("compute")
     stored = [plan for plan in plans if plan.stored]
     with db.write_connection() as connection:
         written = _store(connection, ctx, run_id, stored, outcome, needed)
@@ -860,9 +867,25 @@ def compute_kpis(
             .where(KPI_RUN.c.id == run_id)
             .values(finished_at=_utc_now(), status=status, failed_kpis=json.dumps(outcome.failed) if outcome.failed else None)
         )
+    clock.lap("store")
     computed = tuple(sorted(plan.definition.key for plan in stored if plan.definition.key not in outcome.failed))
     failed = {key: error for key, error in outcome.failed.items() if key in {p.definition.key for p in stored}}
-    return RunResult(run_id, status, grain, tuple(p.start_date for p in ctx.periods), computed, failed, written, snapshots)
+    periods_ = tuple(p.start_date for p in ctx.periods)
+    log.debug("KPI run %s: %s", run_id, ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in clock.laps.items()))
+    return RunResult(run_id, status, grain, periods_, computed, failed, written, snapshots, dict(clock.laps))
+
+
+class _Clock:
+    """Wall time of consecutive phases."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = now - self._last
+        self._last = now
 
 
 def _utc_now() -> datetime:

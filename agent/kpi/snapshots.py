@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, delete, func, insert, literal, select
+from typing import Any
+
+from sqlalchemy import Column, Date, Float, Integer, MetaData, Table, delete, exists, func, insert, literal, select
+from sqlalchemy.schema import CreateTable, DropTable
 from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlalchemy.engine import Connection
 
@@ -30,34 +33,56 @@ def snapshot_status(connection: Connection, instants: Sequence[datetime]) -> dic
     return {_aware(row[0]): bool(row[2]) for row in rows}
 
 
+STATE_COLUMNS = ("opportunity_id", "owner_rep_id", "stage_id", "amount_home", "probability", "close_date")
+FRESH = Table(
+    "fresh_pipeline_snapshot",
+    MetaData(),
+    Column("opportunity_id", Integer, primary_key=True),  # the lookup key of the two anti-joins
+    Column("owner_rep_id", Integer),
+    Column("stage_id", Integer),
+    Column("amount_home", Float),
+    Column("probability", Float),
+    Column("close_date", Date),
+    prefixes=["TEMPORARY"],
+)
+"""The rebuilt state before it replaces a stored snapshot (a temporary table of the connection)."""
+
+
 def snapshot_pipeline(connection: Connection, instant: datetime, now: datetime, *, rebuilt: bool) -> int:
-    """Replace the snapshot at ``instant`` with the open pipeline as stage history says it stood then."""
-    connection.execute(delete(SNAPSHOT).where(SNAPSHOT.c.taken_for == instant))
+    """Replace the snapshot at ``instant`` with the open pipeline as stage history says it stood then.
+
+    A snapshot already stored is refreshed by difference: only deals whose state changed (or that
+    entered or left the open pipeline) are deleted and written again, so a refresh in which little
+    changed writes little (PostgreSQL checks the deal's foreign key and both indexes for every row
+    written, more than rebuilding the state costs).  Returns the rows written."""
     at = literal(instant, UTCDateTime())
     frm, state, where = rebuilt_pipeline(None, at)
-    query = select(
-        at,
-        literal(now, UTCDateTime()),
-        state.opportunity_id,
-        state.owner_rep_id,
-        state.stage_id,
-        state.amount,
-        state.probability,
-        state.close_date,
-        literal(rebuilt),
-    ).select_from(frm).where(where)
-    columns = [
-        "taken_for",
-        "taken_at",
-        "opportunity_id",
-        "owner_rep_id",
-        "stage_id",
-        "amount_home",
-        "probability",
-        "close_date",
-        "rebuilt",
-    ]
-    result = connection.execute(insert(SNAPSHOT).from_select(columns, query))
+    values = (state.opportunity_id, state.owner_rep_id, state.stage_id, state.amount, state.probability, state.close_date)
+    fresh = select(*[value.label(name) for name, value in zip(STATE_COLUMNS, values, strict=True)]).select_from(frm).where(where)
+    stamps = {"taken_for": at, "taken_at": literal(now, UTCDateTime()), "rebuilt": literal(rebuilt)}
+    stored = connection.execute(select(SNAPSHOT.c.id).where(SNAPSHOT.c.taken_for == instant).limit(1)).first()
+    if stored is None:
+        return _insert_state(connection, fresh.subquery("fresh"), stamps)
+    connection.execute(DropTable(FRESH, if_exists=True))
+    connection.execute(CreateTable(FRESH))
+    try:
+        connection.execute(insert(FRESH).from_select(list(STATE_COLUMNS), fresh))
+        # Equality on the deal (PostgreSQL hashes it), null-safe equality on its state.
+        same = [FRESH.c.opportunity_id == SNAPSHOT.c.opportunity_id]
+        same += [FRESH.c[name].is_not_distinct_from(SNAPSHOT.c[name]) for name in STATE_COLUMNS[1:]]
+        connection.execute(
+            delete(SNAPSHOT).where(SNAPSHOT.c.taken_for == instant, ~exists(select(FRESH.c.opportunity_id).where(*same)))
+        )
+        kept = select(SNAPSHOT.c.id).where(SNAPSHOT.c.taken_for == instant, SNAPSHOT.c.opportunity_id == FRESH.c.opportunity_id)
+        changed = select(*[FRESH.c[name] for name in STATE_COLUMNS]).where(~exists(kept)).subquery("changed")
+        return _insert_state(connection, changed, stamps)
+    finally:
+        connection.execute(DropTable(FRESH, if_exists=True))
+
+
+def _insert_state(connection: Connection, rows: Any, stamps: dict[str, Any]) -> int:
+    query = select(*stamps.values(), *[rows.c[name] for name in STATE_COLUMNS])
+    result = connection.execute(insert(SNAPSHOT).from_select([*stamps, *STATE_COLUMNS], query))
     return result.rowcount or 0
 
 

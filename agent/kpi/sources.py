@@ -373,7 +373,7 @@ def first_responses() -> FromClause:
             .select_from(lead.join(activity, activity.c[column] == target))
             # A row filter: as an OR over indexed kinds it had SQLite read every call, email and meeting
             # three times through the kind index instead of each lead's few activities by link.
-            .where(activity.c.is_deleted == false(), row_filter(counts_as_response(activity)))
+            .where(activity.c.is_deleted == false(), row_filter(counts_as_response(activity)), target.isnot(None))
         )
 
     linked = union_all(

@@ -211,3 +211,29 @@ def test_stored_rows_carry_their_period_end_run_and_time(db: Database) -> None:
     assert row["run_id"] == result.run_id and row["status"] == "ok" and row["error"] is None
     assert before <= row["computed_at"] <= datetime.now(UTC)
     assert (row["dimension"], row["dimension_value"]) == ("", "")
+
+
+def test_a_rebuilt_snapshot_in_the_recompute_window_follows_late_changes(db: Database) -> None:
+    """Rebuilt snapshots are refreshed by difference: a changed deal is rewritten, a deleted one leaves,
+    a new one enters, an unchanged one stays as it was written."""
+    from agent.models import PipelineSnapshot
+
+    data = KpiDataset(db)
+    a = data.deal(amount=100, created="2024-01-05 10:00", close="2024-06-01", stage="Proposal")
+    b = data.deal(amount=200, created="2024-01-10 10:00", close="2024-06-01", stage="Proposal")
+    data.deal(amount=10, created="2024-01-02 10:00", close="2024-06-01", stage="Proposal")
+    config = kpi_config(kpis={"history_periods": 3, "recompute_periods": 1})
+    run_kpis(db, config, at="2024-03-20")  # every boundary is weeks past: all snapshots are rebuilt
+    assert_kpi(db, "pipeline_value", FEB, "org", 310)
+    data.stage_change(a, "Proposal", "2024-01-20 09:00", amount=150)  # history that arrived late
+    with db.write_connection() as connection:
+        connection.execute(update(Opportunity.__table__).where(Opportunity.__table__.c.id == b).values(is_deleted=True))
+    data.deal(amount=50, created="2024-02-15 10:00", close="2024-06-01", stage="Proposal")
+    run_kpis(db, config, at="2024-03-20")
+    assert_kpi(db, "pipeline_value", FEB, "org", 150 + 10 + 50)  # at 1 March
+    table = PipelineSnapshot.__table__
+    with db.engine.connect() as connection:
+        end_of_january = connection.execute(
+            select(table.c.amount_home, table.c.rebuilt).where(table.c.taken_for == datetime(2024, 2, 1, tzinfo=UTC))
+        ).all()
+    assert sorted(end_of_january) == [(10, True), (150, True)]  # B left, A follows its history, C came later
