@@ -862,7 +862,7 @@ def compute_kpis(
     # Rebuilt snapshots are refreshed in the recompute window only, even when every value is recomputed:
     # they change only if stage history arrives late, which is what that window is for.
     window = kept[-(config.kpis.recompute_periods + 1) :]
-    snapshots = _snapshots(db, ctx, {p.start_date for p in window}, kept)
+    snapshots = _snapshots(db, ctx, {p.start_date for p in window}, kept) if _reads_snapshots(plans) else 0
     clock.lap("snapshots")
     with db.engine.connect() as connection:
         outcome = evaluate(Evaluation(connection, ctx), plans)
@@ -895,6 +895,20 @@ class _Clock:
         now = time.perf_counter()
         self.laps[phase] = now - self._last
         self._last = now
+
+
+def _reads_snapshots(plans: Sequence[_Plan]) -> bool:
+    """Whether a KPI of the run may read the snapshots: an as-of measure of the open pipeline, or a
+    Custom measure (the forecast snapshot is read by one; what a plugin's function reads the engine
+    cannot see).  A run of event KPIs alone (revenue, activity counts) does not keep them up: nothing
+    would read them, and a KPI enabled later gets the missing ones rebuilt from stage history."""
+    for plan in plans:
+        if isinstance(plan.formula, Derived):
+            continue
+        for _, measure in plan.formula.measures:
+            if isinstance(measure, Custom) or (isinstance(measure, AsOf) and measure.source == "pipeline"):
+                return True
+    return False
 
 
 def _utc_now() -> datetime:

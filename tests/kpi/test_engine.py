@@ -237,3 +237,24 @@ def test_a_rebuilt_snapshot_in_the_recompute_window_follows_late_changes(db: Dat
             select(table.c.amount_home, table.c.rebuilt).where(table.c.taken_for == datetime(2024, 2, 1, tzinfo=UTC))
         ).all()
     assert sorted(end_of_january) == [(10, True), (150, True)]  # B left, A follows its history, C came later
+
+
+def test_snapshots_are_kept_when_a_kpi_may_read_them(db: Database) -> None:
+    """A run of event KPIs only takes no snapshot; one with every KPI takes the pipeline at each passed
+    period boundary (1 January and 1 February; 1 March is still ahead) and revenue_forecast at the start
+    of each started period (January and February): 4."""
+    from agent.kpi import compute_kpis
+    from agent.models import PipelineSnapshot
+
+    data = KpiDataset(db)
+    data.deal(amount=100, created="2023-12-05 10:00", close="2024-06-01", stage="Proposal")
+    config, host = kpi_config(kpis={"history_periods": 2}), kpi_host()
+    events_only = collect_kpis(host, config)
+    events_only.definitions = {key: entry for key, entry in events_only.definitions.items() if key in ("revenue", "calls")}
+    result = compute_kpis(db, config, host, at=datetime(2024, 2, 20, tzinfo=UTC), registry=events_only)
+    assert result.snapshots_taken == 0
+    with db.engine.connect() as connection:
+        assert connection.execute(select(PipelineSnapshot.__table__.c.id)).first() is None
+    result = run_kpis(db, config, at="2024-02-20")
+    assert result.snapshots_taken == 2 + 2
+    assert_kpi(db, "pipeline_value", JAN, "org", 100)
