@@ -312,9 +312,10 @@ def _grouped(
         if name not in facts.c:
             continue
         constant = _constant(facts, name)
-        # A constant (no team of its own, no dimension asked for) is selected, not grouped by: every
-        # GROUP BY key costs SQLite a wider sort.
-        (keys if constant is None else constants).append((facts.c[name] if constant is None else constant).label(label))
+        if constant is None:
+            keys.append(facts.c[name].label(label))
+        else:  # no team of its own, no dimension asked for: selected, not grouped by (a narrower sort)
+            constants.append(constant.label(label))
     per_rep = (
         select(*keys, *constants, *[expression.label(label) for label, expression in aggregates])
         .select_from(frm)

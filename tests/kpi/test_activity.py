@@ -112,3 +112,34 @@ def test_velocity(activity_db: Database) -> None:
 def test_touches_to_first_meeting(activity_db: Database) -> None:
     # finn's lead: 2 calls + 1 email before its first meeting; finn's deal: 1 call before (1 after) → (3 + 1) ÷ 2
     assert_kpi(activity_db, "touches_to_meeting", JAN, "rep:finn@example.com", 2, numerator=4, denominator=2)
+
+
+def test_touches_follow_a_converted_lead_and_count_only_first_meetings_in_the_period(db: Database) -> None:
+    """gus (UTC): a lead converted into a contact and a deal keeps its activities on all three; a
+    cancelled meeting is not a first meeting; a record first met before the computed periods is not met
+    again in them; a meeting still ahead is not held; a deal met without touches counts 0."""
+    gus = "gus@example.com"
+    data = KpiDataset(db)
+    data.rep(gus)
+    contact, converted = data.contact(owner=gus), data.deal(owner=gus, created="2024-01-04 12:00")
+    lead = data.lead(owner=gus, created="2024-01-02 09:00", converted_contact=contact, converted_deal=converted)
+    data.activity("call", owner=gus, at="2024-01-03 10:00", lead=lead)
+    data.activity("email", owner=gus, at="2024-01-04 10:00", contact=contact)
+    data.activity("call", owner=gus, at="2024-01-05 10:00", deal=converted)
+    data.activity("meeting", owner=gus, at="2024-01-06 10:00", lead=lead, status="cancelled", direction="none")
+    data.activity("meeting", owner=gus, at="2024-01-10 10:00", deal=converted, direction="none")  # first held
+    data.activity("call", owner=gus, at="2024-01-12 10:00", lead=lead)  # after it
+    early = data.lead(owner=gus, created="2023-12-01 09:00")
+    data.activity("meeting", owner=gus, at="2023-12-20 10:00", lead=early, direction="none")
+    data.activity("call", owner=gus, at="2024-02-01 10:00", lead=early)
+    data.activity("meeting", owner=gus, at="2024-02-05 10:00", lead=early, direction="none")  # not its first
+    ahead = data.lead(owner=gus, created="2024-02-01 09:00")
+    data.activity("call", owner=gus, at="2024-02-02 10:00", lead=ahead)
+    data.activity("meeting", owner=gus, at="2024-03-05 10:00", lead=ahead, status="scheduled", direction="none")
+    cold = data.deal(owner=gus, created="2024-02-01 09:00")
+    data.activity("demo", owner=gus, at="2024-02-10 10:00", deal=cold, direction="none")
+    run_kpis(db, kpi_config(kpis={"history_periods": 2}), at="2024-02-28")
+    # January: the converted lead, call + email + call on lead, contact and deal before 10 Jan: 3 ÷ 1
+    assert_kpi(db, "touches_to_meeting", JAN, f"rep:{gus}", 3, numerator=3, denominator=1)
+    # February: only the cold deal, met without a touch: 0 ÷ 1
+    assert_kpi(db, "touches_to_meeting", FEB, f"rep:{gus}", 0, numerator=0, denominator=1)
