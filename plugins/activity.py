@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, select, union_all
+from sqlalchemy import Select, and_, func, literal, select, union_all
 
 from agent.hookspecs import hookimpl
 from agent.kpi import Aggregate, Custom, Direction, KpiContext, KpiDefinition, Ratio, Unit, eq
 from agent.kpi.sources import ACTIVITY, HELD_STATUSES, LEAD, MEETING_KINDS, OPPORTUNITY, no_id
+from agent.kpi.sqlfuncs import row_filter
 
 ACTIVITY_TAGS = ("activity",)
 ACTIVITY_DIMENSIONS = ("crm", "region")
@@ -31,7 +32,7 @@ LEADS_CREATED = Aggregate("leads", None, (), at="created_at")
 RESPONDED = Aggregate("leads", None, (eq("has_response", True),), at="created_at")
 
 
-def _record_activities(ctx: KpiContext) -> Any:
+def _record_activities(ctx: KpiContext, name: str = "record_activities") -> Any:
     """Activities per record (a lead, or a deal not converted from a lead): the lead's own and those on
     the contact or deal it was converted into, or the deal's."""
     a, lead, deal = ACTIVITY, LEAD, OPPORTUNITY
@@ -56,49 +57,61 @@ def _record_activities(ctx: KpiContext) -> Any:
     from_deal = via(a.c.opportunity_id == deal.c.id, deal.c.owner_rep_id, deal.c.id, "deal", deal).where(
         deal.c.is_deleted.is_(False), deal.c.id.not_in(converted)
     )
-    return union_all(*from_lead, from_deal).subquery("record_activities")
+    return union_all(*from_lead, from_deal).subquery(name)
 
 
 def _touches_to_meeting(ctx: KpiContext) -> Select:
     """Per record whose first held meeting falls in the period: the outbound completed calls and
-    emails before it (touches) and 1 (records).  One pass over the record's activities: a window
-    function finds the first meeting, a grouped sum counts what came before it."""
-    links = _record_activities(ctx)
+    emails before it (touches) and 1 (records).
+
+    Two passes over the record's activities, neither sorted as a whole: the held meetings give each
+    record's first one (kept where it falls in a computed period, computed once), then the touches
+    are counted against it by record.  A window function partitioned by record sorted every activity:
+    at 5M activities 38 s -> 31 s on SQLite, 9.5 s -> 7.3 s on PostgreSQL."""
+    links = _record_activities(ctx, "meeting_links")
     now = literal(ctx.now, ACTIVITY.c.occurred_at.type)
     held = and_(links.c.kind.in_(MEETING_KINDS), links.c.status.in_(HELD_STATUSES), links.c.occurred_at <= now)
-    touch = and_(links.c.kind.in_(("call", "email")), links.c.status == "completed", links.c.direction == "outbound")
-    record = (links.c.record_kind, links.c.record_id)
-    marked = select(
-        *record,
-        links.c.rep_id,
-        links.c.occurred_at,
-        case((touch, literal(1)), else_=literal(0)).label("is_touch"),
-        func.min(case((held, links.c.occurred_at), else_=None)).over(partition_by=record).label("first_meeting"),
-    ).subquery("marked")
-    before = and_(marked.c.is_touch == 1, marked.c.occurred_at < marked.c.first_meeting)
-    per_record = (
+    firsts = (
         select(
-            func.min(marked.c.rep_id).label("rep_id"),
-            func.min(marked.c.first_meeting).label("first_meeting"),
-            func.sum(case((before, literal(1)), else_=literal(0))).label("touches"),
+            links.c.record_kind,
+            links.c.record_id,
+            func.min(links.c.rep_id).label("rep_id"),
+            func.min(links.c.occurred_at).label("first_meeting"),
         )
-        .where(marked.c.first_meeting.isnot(None))
-        .group_by(marked.c.record_kind, marked.c.record_id)
-        .subquery("per_record")
+        .where(held)
+        .group_by(links.c.record_kind, links.c.record_id)
+        .subquery("first_meetings")
     )
-    # The period as an expression of the record's first meeting: a range join with the periods had
-    # PostgreSQL recompute the per-record pass once per period (12 × 500k activities).
-    period, in_periods = ctx.period_of(per_record.c.first_meeting)
+    # The period as an expression of the first meeting: a range join with the periods had PostgreSQL
+    # recompute the per-record pass once per period.
+    period, in_periods = ctx.period_of(firsts.c.first_meeting)
+    met = select(firsts, period.label("period_start")).where(in_periods).cte("met").prefix_with("MATERIALIZED")
+    links = _record_activities(ctx, "touch_links")
+    # A row filter: through the kind index SQLite would look up half the activities one by one.
+    is_touch = row_filter(and_(links.c.kind.in_(("call", "email")), links.c.status == "completed", links.c.direction == "outbound"))
+    before_first = and_(
+        met.c.record_kind == links.c.record_kind,
+        met.c.record_id == links.c.record_id,
+        links.c.occurred_at < met.c.first_meeting,
+    )
+    touched = (
+        select(met.c.record_kind, met.c.record_id, func.count().label("touches"))
+        .select_from(links.join(met, before_first))
+        .where(is_touch)
+        .group_by(met.c.record_kind, met.c.record_id)
+        .subquery("touched")
+    )
+    same_record = and_(touched.c.record_kind == met.c.record_kind, touched.c.record_id == met.c.record_id)
     return (
         select(
-            period.label("period_start"),
-            per_record.c.rep_id,
+            met.c.period_start,
+            met.c.rep_id,
             no_id().label("team_id"),
-            func.sum(per_record.c.touches).label("touches"),
+            func.coalesce(func.sum(touched.c.touches), 0).label("touches"),
             func.count().label("records"),
         )
-        .where(in_periods)
-        .group_by(period, per_record.c.rep_id)
+        .select_from(met.outerjoin(touched, same_record))
+        .group_by(met.c.period_start, met.c.rep_id)
     )
 
 
