@@ -137,6 +137,7 @@ class SyncEngine:
         if synced_ok:
             with self.db.write_connection() as conn:
                 writer.resolve_dangling(conn)
+                writer.link_moved_activities(conn)
             # A first load that just read every live record is a reconciliation: the next one is due a
             # cadence later (records deleted during the load come as deletes in the next runs).
             loaded = [o.object for o in outcomes if o.status == "ok" and o.first_load_completed and not context.full]
@@ -182,7 +183,9 @@ class SyncEngine:
                writer: CacheWriter, run_id: int, counters: _Run, seen_tables: dict[str, str]) -> None:
         stored = self.read_cursor(context.connection, object_name)
         start = self.starting_cursor(stored, context)
-        pages = Prefetched(connector.fetch(object_name, start, context), depth=self.prefetch)
+        pages = Prefetched(connector.fetch(object_name, start, context), depth=self.prefetch,
+                           heartbeat=lambda: self.renew_lease(context.connection, object_name),
+                           every=self.lease.total_seconds() / 3)
         try:
             for page in pages:
                 cursor = self._completed(page.cursor, context)
@@ -298,6 +301,15 @@ class SyncEngine:
                                         runs.c.status == "running").values(
             status="interrupted", finished_at=now,
             error=f"the process ({holder}) ended before the run finished; the next run resumed from its cursor"))
+
+    def renew_lease(self, connection: str, object_name: str) -> None:
+        """Extend the lease while a page takes long to come (a bulk job that runs for an hour, say): each
+        written page renews it too, but without pages another process would take the object over."""
+        table = cache_table("sync_cursor")
+        with self.db.write_connection() as conn:
+            conn.execute(update(table).where(table.c.connection == connection, table.c.object == object_name,
+                                             table.c.lease_owner == self.owner)
+                         .values(lease_expires_at=self.clock() + self.lease))
 
     def release_lease(self, conn: Connection, connection: str, object_name: str) -> None:
         table = cache_table("sync_cursor")
@@ -429,9 +441,12 @@ class Prefetched:
 
     _END = object()
 
-    def __init__(self, pages: Iterable[Page], depth: int = 1) -> None:
+    def __init__(self, pages: Iterable[Page], depth: int = 1, *, heartbeat: Callable[[], None] | None = None,
+                 every: float = 60.0) -> None:
         self._source = iter(pages)
         self._depth = depth
+        self._heartbeat = heartbeat
+        self._every = every
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -443,13 +458,22 @@ class Prefetched:
         self._thread = threading.Thread(target=self._run, name="sync-prefetch", daemon=True)
         self._thread.start()
         while True:
-            kind, item = self._queue.get()
+            kind, item = self._next()
             if kind == "page":
                 yield item
             elif kind == "error":
                 raise item
             else:
                 return
+
+    def _next(self) -> tuple[str, Any]:
+        """The next item; while none comes (a slow CRM), the heartbeat keeps the lease alive."""
+        while True:
+            try:
+                return self._queue.get(timeout=self._every)
+            except queue.Empty:
+                if self._heartbeat is not None:
+                    self._heartbeat()
 
     def _run(self) -> None:
         try:

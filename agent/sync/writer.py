@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
 """Rows per executed statement and ids per ``IN`` list: far below SQLite's variable limit (32,766)."""
+SQLITE_CACHE_KIB = 65_536
 CONFIG_CONNECTION = "config"
 """The ``connection`` of teams defined in the agent's config (``[teams]``)."""
 
@@ -176,6 +177,7 @@ class CacheWriter:
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._may_hold_quarantined: dict[str, bool] = {}
         self._written: dict[str, int] = {}
+        self._contracts_link_deals: bool | None = None
         self._analyzed: set[str] = set()
 
     # -- pages -------------------------------------------------------------------------------------------
@@ -183,6 +185,10 @@ class CacheWriter:
     def write_page(self, conn: Connection, object_name: str, page: Page, now: datetime,
                    deleted_table: str | None = None) -> PageCounts:
         """Upsert the page's records, mark its deletions, keep its quarantined records; one transaction."""
+        if self.dialect == "sqlite":
+            # SQLite's default page cache is 2 MB: a load into tables of millions of rows with several indexes
+            # each would then re-read index pages for nearly every insert.  64 MB, whatever the load's size.
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         counts = PageCounts()
         grouped = self._group(page.records)
         for table_name in sorted(grouped, key=_table_rank):
@@ -328,8 +334,6 @@ class CacheWriter:
             self._amount_home_from_rates(conn, "line_item", "(list_price * quantity)", "list_total_home", source_ids)
             self._monthly_value(conn, source_ids)
             self._derive_contracts(conn, "line_item", source_ids)
-        elif table_name == "activity":
-            self._link_moved_activities(conn, source_ids)
         elif table_name == "lead":
             self._link_activities_of_converted_leads(conn, source_ids)
         elif table_name == "contract":
@@ -536,7 +540,8 @@ class CacheWriter:
         if not deals:
             return
         opportunity = cache_table("opportunity")
-        query = _ids_text(_RECURRING_DEALS, self.dialect).columns(
+        sql = _RECURRING_DEALS if self._crm_contracts_link_deals(conn) else _RECURRING_DEALS.replace(_CRM_CONTRACT, "")
+        query = _ids_text(sql, self.dialect).columns(
             close_date=opportunity.c.close_date.type, last_modified_at=opportunity.c.last_modified_at.type)
         found = [row for batch in _batches(deals) for row in conn.execute(
             query, {"connection": self.settings.connection, "ids": list(batch)})]
@@ -552,10 +557,22 @@ class CacheWriter:
                                                  contract.c.derived_from == "deal",
                                                  _in(contract.c.source_id, gone, self.dialect)))
 
+    def _crm_contracts_link_deals(self, conn: Connection) -> bool:
+        """Whether any contract of the CRM names its deal (Salesforce's standard Contract does not): asked
+        once per run, since without an index on ``contract.opportunity_id`` the check costs a scan a deal."""
+        if self._contracts_link_deals is None:
+            contract = cache_table("contract")
+            self._contracts_link_deals = conn.execute(select(contract.c.id).where(
+                contract.c.connection == self.settings.connection, contract.c.derived_from != "deal",
+                contract.c.opportunity_source_id.is_not(None)).limit(1)).first() is not None
+        return self._contracts_link_deals
+
     def _drop_contracts_the_crm_replaces(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
         deals = sorted({source_id for record in records
                         if (source_id := getattr(record, "opportunity_source_id", None)) is not None
                         and getattr(record, "derived_from", "crm") != "deal"})
+        if deals:
+            self._contracts_link_deals = True
         contract = cache_table("contract")
         for batch in _batches(deals):
             conn.execute(contract.delete().where(contract.c.connection == self.settings.connection,
@@ -586,39 +603,17 @@ class CacheWriter:
 
     # -- leads and their activities ----------------------------------------------------------------------
 
-    def _link_moved_activities(self, conn: Connection, source_ids: Sequence[str]) -> None:
-        """The page's activities on a contact whose lead converted after they were created: the lead's too.
-
-        Two small reads and one executemany per batch; a correlated subquery over ``lead`` (which has no
-        index on ``converted_contact_id``) would scan it once per activity."""
-        activity, lead = cache_table("activity"), cache_table("lead")
-        connection = self.settings.connection
-        for batch in _batches(list(source_ids)):
-            # Filtered here, not in SQL: with only (connection, source_id) to go on, the database has one
-            # index to use; given `contact_id IS NOT NULL` too, PostgreSQL may scan the contact index and test
-            # each row against the whole id list.
-            page = conn.execute(
-                select(activity.c.id, activity.c.contact_id, activity.c.created_at, activity.c.lead_source_id).where(
-                    activity.c.connection == connection, _in(activity.c.source_id, list(batch), self.dialect))).all()
-            candidates = [row for row in page if row.lead_source_id is None and row.contact_id is not None]
-            if not candidates:
-                continue
-            contacts = sorted({row.contact_id for row in candidates})
-            leads: dict[int, list[tuple[datetime, int, str]]] = {}
-            for row in conn.execute(select(lead.c.converted_contact_id, lead.c.converted_at, lead.c.id,
-                                           lead.c.source_id).where(
-                    lead.c.connection == connection, _in(lead.c.converted_contact_id, contacts, self.dialect),
-                    lead.c.converted_at.is_not(None))):
-                leads.setdefault(row[0], []).append((row[1], row[2], row[3]))
-            updates = []
-            for row in candidates:
-                for converted_at, lead_id, lead_source_id in sorted(leads.get(row.contact_id, [])):
-                    if row.created_at is not None and row.created_at <= converted_at:
-                        updates.append({"activity_id": row.id, "lead_id": lead_id, "lead_source_id": lead_source_id})
-                        break
-            if updates:
-                conn.execute(text("UPDATE activity SET lead_id = :lead_id, lead_source_id = :lead_source_id "
-                                  "WHERE id = :activity_id"), updates)
+    def link_moved_activities(self, conn: Connection) -> None:
+        """Activities on a contact whose lead converted after they were created are the lead's too
+        (Salesforce moves a lead's activities to its contact on conversion).  Once per run, set-based: the
+        per-page alternative scanned ``lead`` (no index on ``converted_contact_id``) once per page."""
+        differs = "IS DISTINCT FROM" if self.dialect == "postgresql" else "IS NOT"
+        conn.execute(text(
+            "UPDATE activity SET lead_id = l.id, lead_source_id = l.source_id FROM lead l "
+            "WHERE l.connection = :connection AND activity.connection = :connection "
+            "AND activity.contact_id = l.converted_contact_id AND l.converted_at IS NOT NULL "
+            f"AND activity.created_at <= l.converted_at AND activity.lead_source_id IS NULL "
+            f"AND activity.lead_id {differs} l.id"), {"connection": self.settings.connection})
 
     def _link_activities_of_converted_leads(self, conn: Connection, source_ids: Sequence[str]) -> None:
         statement = text(
@@ -791,13 +786,14 @@ def _in(column: Any, values: list[Any], dialect: str) -> Any:
     return column.in_(values)
 
 
+_CRM_CONTRACT = "AND NOT EXISTS (SELECT 1 FROM contract c WHERE c.opportunity_id = o.id AND c.derived_from <> 'deal') "
 _RECURRING_DEALS = (
     "SELECT o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at, "
     "MAX(li.recurring_term_months) AS term_months, SUM(li.monthly_value_home) AS monthly_value "
     "FROM opportunity o JOIN line_item li ON li.opportunity_id = o.id "
     "WHERE o.connection = :connection AND o.source_id IN :ids AND o.is_won = TRUE AND o.is_deleted = FALSE "
     "AND o.close_date IS NOT NULL AND li.recurring_term_months > 0 AND li.is_deleted = FALSE "
-    "AND NOT EXISTS (SELECT 1 FROM contract c WHERE c.opportunity_id = o.id AND c.derived_from <> 'deal') "
+    f"{_CRM_CONTRACT}"
     "GROUP BY o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at"
 )
 

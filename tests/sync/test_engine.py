@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
@@ -15,7 +17,7 @@ from sqlalchemy import text
 from agent.config import TeamConfig
 from agent.db import Database
 from agent.sync.connector import Cursor, SyncContext
-from agent.sync.engine import SyncEngine
+from agent.sync.engine import SyncEngine, utc_now
 from agent.sync.records import (
     AccountRecord,
     ActivityRecord,
@@ -306,3 +308,33 @@ def test_a_won_deal_with_recurring_lines_starts_a_contract(db: Database) -> None
                                              is_closed=True, last_modified_at=later))
     run(db, connector, now=later)
     assert rows(db, "SELECT source_id FROM contract") == [("K2",)]
+
+
+def test_the_lease_is_kept_alive_while_a_page_is_slow_to_come(db: Database) -> None:
+    release = threading.Event()
+
+    class SlowConnector(MemoryConnector):
+        def fetch(self, object_name, cursor, context):
+            release.wait(30)  # a bulk job that takes its time
+            yield from super().fetch(object_name, cursor, context)
+
+    connector = SlowConnector({"deals": [OpportunityRecord(source_id="D1", created_at=at(0))]}, tables=TABLES)
+    engine = SyncEngine(db, lease_seconds=1)  # renewed every third of a second while nothing comes
+    worker = threading.Thread(target=run, args=(db, connector), kwargs={"engine": engine, "now": utc_now()})
+    worker.start()
+    try:
+        wait_until(lambda: rows(db, "SELECT lease_owner FROM sync_cursor") == [(engine.owner,)])
+        time.sleep(2.5)  # well past the first lease's second
+        other = SyncEngine(db, owner="elsewhere:1:x")
+        assert other.acquire_lease("crm", "deals") is not None
+    finally:
+        release.set()
+        worker.join()
+    assert rows(db, "SELECT count(*) FROM opportunity") == [(1,)]
+
+
+def wait_until(condition, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.02)
