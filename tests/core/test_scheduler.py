@@ -55,7 +55,7 @@ def test_the_scheduler_runs_sync_then_kpis_against_the_sandbox(tmp_path: Path) -
         for job_id in ("sync", "kpis"):  # fire each now instead of at its cron time, the sync first
             job_done.clear()
             scheduler.modify_job(job_id, next_run_time=datetime.now(JAKARTA))
-            assert job_done.wait(120), f"the {job_id} job did not finish"
+            assert job_done.wait(300), f"the {job_id} job did not finish"
         scheduler.shutdown(wait=True)
         served = sandbox.world.execute("SELECT COUNT(*) AS n FROM opportunities WHERE NOT deleted")[0]["n"]
     assert [(event.job_id, event.exception, event.retval) for event in finished] == [
