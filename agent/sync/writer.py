@@ -457,14 +457,14 @@ class CacheWriter:
         without_closed_at = [r.source_id for r in records if getattr(r, "closed_at", None) is None]
         self._run_for_ids(conn, self._page_sql(
             f"UPDATE opportunity SET closed_at = COALESCE({_CLOSED_STAGE_ENTRY}, closed_at)",
-            "opportunity", "AND is_closed = TRUE"), without_closed_at)
+            "opportunity", f"AND {_NO_INDEX.format('is_closed')}"), without_closed_at)
 
     def _closed_at_from_history(self, conn: Connection, source_ids: Sequence[str]) -> None:
         # Only deals whose close instant changes are written: history pages touch the same deals many times.
         differs = "IS DISTINCT FROM" if self.dialect == "postgresql" else "IS NOT"
         statement = _ids_text(
             f"UPDATE opportunity SET closed_at = {_CLOSED_STAGE_ENTRY} WHERE closed_at {differs} "
-            f"{_CLOSED_STAGE_ENTRY} AND is_closed = TRUE AND id IN "
+            f"{_CLOSED_STAGE_ENTRY} AND {_NO_INDEX.format('is_closed')} AND id IN "
             "(SELECT h.opportunity_id FROM stage_history h WHERE h.connection = :connection "
             "AND h.source_id IN :ids) AND EXISTS (SELECT 1 FROM stage_history h JOIN stage s ON s.id = h.stage_id "
             "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)", self.dialect)
@@ -539,13 +539,7 @@ class CacheWriter:
         deals = self._affected_deals(conn, table_name, source_ids)
         if not deals:
             return
-        opportunity = cache_table("opportunity")
-        sql = _RECURRING_DEALS if self._crm_contracts_link_deals(conn) else _RECURRING_DEALS.replace(_CRM_CONTRACT, "")
-        query = _ids_text(sql, self.dialect).columns(
-            close_date=opportunity.c.close_date.type, last_modified_at=opportunity.c.last_modified_at.type)
-        found = [row for batch in _batches(deals) for row in conn.execute(
-            query, {"connection": self.settings.connection, "ids": list(batch)})]
-        rows = [self._derived_contract(row) for row in found]
+        rows = [self._derived_contract(deal, lines) for deal, lines in self._recurring_deals(conn, deals)]
         if rows:
             conn.execute(self._build_upsert(cache_table("contract"), tuple(rows[0]), ("connection", "source_id")),
                          rows)
@@ -556,6 +550,34 @@ class CacheWriter:
             conn.execute(contract.delete().where(contract.c.connection == self.settings.connection,
                                                  contract.c.derived_from == "deal",
                                                  _in(contract.c.source_id, gone, self.dialect)))
+
+    def _recurring_deals(self, conn: Connection, deals: Sequence[str]) -> list[tuple[Any, list[Any]]]:
+        """The won, live deals among ``deals`` with their live recurring lines.  Selected by source id alone
+        and filtered here: given ``is_won = TRUE`` too, SQLite walks the (is_won, close_date) index over every
+        won deal in the cache for each page — a load that slows as it grows."""
+        opportunity = cache_table("opportunity")
+        sql = _RECURRING_DEALS if self._crm_contracts_link_deals(conn) else _RECURRING_DEALS.replace(_CRM_CONTRACT, "")
+        query = _ids_text(sql, self.dialect).columns(
+            close_date=opportunity.c.close_date.type, last_modified_at=opportunity.c.last_modified_at.type,
+            is_won=opportunity.c.is_won.type, is_deleted=opportunity.c.is_deleted.type,
+            line_deleted=opportunity.c.is_deleted.type)
+        found: dict[int, tuple[Any, list[Any]]] = {}
+        for batch in _batches(list(deals)):
+            for row in conn.execute(query, {"connection": self.settings.connection, "ids": list(batch)}):
+                if row.is_won and not row.is_deleted and row.close_date is not None and not row.line_deleted:
+                    found.setdefault(row.id, (row, []))[1].append(row)
+        return list(found.values())
+
+    def _derived_contract(self, deal: Any, lines: Sequence[Any]) -> dict[str, Any]:
+        start = deal.close_date if isinstance(deal.close_date, date) else date.fromisoformat(str(deal.close_date))
+        term = max(int(line.recurring_term_months) for line in lines)
+        monthly = sum(float(line.monthly_value_home or 0.0) for line in lines)
+        return {"connection": self.settings.connection, "source_id": f"deal:{deal.source_id}",
+                "account_source_id": deal.account_source_id, "account_id": deal.account_id,
+                "opportunity_source_id": deal.source_id, "opportunity_id": deal.id, "owner_rep_id": deal.owner_rep_id,
+                "start_date": start, "end_date": _add_months(start, term) - timedelta(days=1),
+                "term_months": term, "monthly_value_home": monthly, "status": "Activated",
+                "derived_from": "deal", "last_modified_at": deal.last_modified_at, "is_deleted": False}
 
     def _crm_contracts_link_deals(self, conn: Connection) -> bool:
         """Whether any contract of the CRM names its deal (Salesforce's standard Contract does not): asked
@@ -590,16 +612,6 @@ class CacheWriter:
                 _in(line_item.c.source_id, list(batch), self.dialect),
                 line_item.c.opportunity_source_id.is_not(None))))
         return sorted(found)
-
-    def _derived_contract(self, row: Any) -> dict[str, Any]:
-        start = row.close_date if isinstance(row.close_date, date) else date.fromisoformat(str(row.close_date))
-        term = int(row.term_months)
-        return {"connection": self.settings.connection, "source_id": f"deal:{row.source_id}",
-                "account_source_id": row.account_source_id, "account_id": row.account_id,
-                "opportunity_source_id": row.source_id, "opportunity_id": row.id, "owner_rep_id": row.owner_rep_id,
-                "start_date": start, "end_date": _add_months(start, term) - timedelta(days=1),
-                "term_months": term, "monthly_value_home": float(row.monthly_value or 0.0), "status": "Activated",
-                "derived_from": "deal", "last_modified_at": row.last_modified_at, "is_deleted": False}
 
     # -- leads and their activities ----------------------------------------------------------------------
 
@@ -789,13 +801,14 @@ def _in(column: Any, values: list[Any], dialect: str) -> Any:
 _CRM_CONTRACT = "AND NOT EXISTS (SELECT 1 FROM contract c WHERE c.opportunity_id = o.id AND c.derived_from <> 'deal') "
 _RECURRING_DEALS = (
     "SELECT o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at, "
-    "MAX(li.recurring_term_months) AS term_months, SUM(li.monthly_value_home) AS monthly_value "
+    "o.is_won, o.is_deleted, li.recurring_term_months, li.monthly_value_home, li.is_deleted AS line_deleted "
     "FROM opportunity o JOIN line_item li ON li.opportunity_id = o.id "
-    "WHERE o.connection = :connection AND o.source_id IN :ids AND o.is_won = TRUE AND o.is_deleted = FALSE "
-    "AND o.close_date IS NOT NULL AND li.recurring_term_months > 0 AND li.is_deleted = FALSE "
+    "WHERE o.connection = :connection AND o.source_id IN :ids AND li.recurring_term_months > 0 "
     f"{_CRM_CONTRACT}"
-    "GROUP BY o.id, o.source_id, o.account_source_id, o.account_id, o.owner_rep_id, o.close_date, o.last_modified_at"
 )
+# A boolean test no index can serve: page-scoped statements must reach their rows through (connection,
+# source_id), not walk a (flag, date) index over the whole table.
+_NO_INDEX = "({} OR FALSE) = TRUE"
 
 
 def _add_months(day: date, months: int) -> date:
