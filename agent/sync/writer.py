@@ -2,9 +2,11 @@
 
 One page is written by :meth:`CacheWriter.write_page` inside the engine's transaction (the same one that
 moves the cursor).  Every table is written with one ``INSERT .. ON CONFLICT (connection, source_id) DO
-UPDATE`` executed for the whole batch (SQLAlchemy Core, SQLite and PostgreSQL alike) — never a per-row ORM
-loop — and references are resolved afterwards by ``UPDATE`` statements restricted to the page's rows:
-``account_source_id`` → ``account_id`` through the parent's unique ``(connection, source_id)`` index.
+UPDATE`` for the whole batch — never a per-row ORM loop: on PostgreSQL one array per column (``unnest``), on
+SQLite one executemany.  References are resolved set-based in that same INSERT — ``account_source_id`` →
+``account_id`` through the parent's unique ``(connection, source_id)`` index (a LEFT JOIN on PostgreSQL, a
+subquery on SQLite) — so each row is written once; rows whose parent arrives later are resolved by one
+``UPDATE`` per reference at the end of the run (:meth:`CacheWriter.resolve_dangling`).
 
 Derived here, where the connector could not say it:
 
@@ -187,7 +189,7 @@ class CacheWriter:
         """Upsert the page's records, mark its deletions, keep its quarantined records; one transaction."""
         if self.dialect == "sqlite":
             # SQLite's default page cache is 2 MB: a load into tables of millions of rows with several indexes
-            # each would then re-read index pages for nearly every insert.  64 MB, whatever the load's size.
+            # each would then re-read index pages for nearly every insert.  64 MB while a page is written.
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         counts = PageCounts()
         grouped = self._group(page.records)
@@ -203,6 +205,10 @@ class CacheWriter:
             counts.tables.add(deleted_table)
         if page.quarantined:
             counts.quarantined = self.quarantine(conn, object_name, page.quarantined, now)
+        if self.dialect == "sqlite":
+            # Back to the default (which frees the pages): the pool hands pages to its connections in turn,
+            # and each would otherwise keep its own 64 MB.
+            conn.exec_driver_sql("PRAGMA cache_size = -2000")
         return counts
 
     def _group(self, records: Iterable[CrmRecord]) -> dict[str, list[CrmRecord]]:
@@ -254,18 +260,30 @@ class CacheWriter:
 
     def _upsert_rows(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                      rows: Sequence[Mapping[str, Any]]) -> None:
-        """SQLite: one executemany of plain tuples, values already in the form SQLAlchemy would store
-        (aware instants as UTC text, dates ISO, booleans 0/1) — its per-value type processing costs more
-        than the insert itself on a big load."""
+        """SQLite: one executemany of plain tuples, keys resolved in the same INSERT.
+
+        Values are already in the form SQLAlchemy would store (aware instants as UTC text, dates ISO,
+        booleans 0/1): its per-value type processing costs more than the insert itself on a big load.  Each
+        ``*_id`` is a subquery on the parent's unique (connection, source_id) index, so a row is written once
+        with its keys (a later UPDATE would rewrite every indexed key column: activities have five)."""
+        references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
         key = ("rows:" + table_name, columns)
         sql = self._statements.get(key)
         if sql is None:
-            updates = ", ".join(f"{name} = excluded.{name}" for name in columns
+            targets = [*columns, *(ref.id_column for ref in references)]
+            lookups = [f"(SELECT p.{ref.parent_key} FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?)"
+                       for ref in references]
+            updates = ", ".join(f"{name} = excluded.{name}" for name in targets
                                 if name not in ("id", "connection", "source_id"))
-            sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            sql = (f"INSERT INTO {table_name} ({', '.join(targets)}) VALUES "
+                   f"({', '.join(['?'] * len(columns) + lookups)}) "
                    f"ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
             self._statements[key] = sql
-        conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[name]) for name in columns) for row in rows])
+        connection = self.settings.connection
+        conn.exec_driver_sql(sql, [
+            tuple(_sqlite_value(row[name]) for name in columns)
+            + tuple(value for ref in references for value in (connection, row[ref.source_column]))
+            for row in rows])
 
     def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                        rows: Sequence[Mapping[str, Any]]) -> None:
@@ -320,8 +338,7 @@ class CacheWriter:
 
     def _after_upsert(self, conn: Connection, table_name: str, records: Sequence[CrmRecord],
                       source_ids: Sequence[str]) -> None:
-        if self.dialect != "postgresql":  # PostgreSQL resolved the keys in the INSERT itself
-            self.resolve(conn, table_name, source_ids)
+        # The keys were resolved in the INSERT itself (both databases).
         if table_name == "crm_user":
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
@@ -339,18 +356,6 @@ class CacheWriter:
         elif table_name == "contract":
             self._contract_owners(conn, records)
             self._drop_contracts_the_crm_replaces(conn, records)
-
-    def resolve(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> None:
-        """Set the page's ``*_id`` columns from their ``*_source_id`` in one UPDATE per batch."""
-        references = REFERENCES.get(table_name, ())
-        if not references:
-            return
-        key = ("resolve", (table_name,))
-        statement = self._statements.get(key)
-        if statement is None:
-            statement = _resolve_statement(table_name, references, self.dialect)
-            self._statements[key] = statement
-        self._run_for_ids(conn, statement, source_ids)
 
     def _keep_statistics(self, conn: Connection, table_name: str, references: Sequence[Reference],
                          written: int) -> None:
@@ -749,23 +754,6 @@ def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence
                         if name not in ("id", "connection", "source_id"))
     return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
             f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
-
-
-def _resolve_statement(table_name: str, references: Sequence[Reference], dialect: str) -> Any:
-    """One UPDATE .. FROM for all of a table's keys: the page's rows LEFT JOINed to each parent by its
-    unique (connection, source_id), so a reference whose parent is missing becomes NULL.  PostgreSQL joins
-    the batch at once (a correlated subquery per key and row costs ~10x more there); SQLite (3.33+) probes
-    the same indexes either way."""
-    joins, picks, sets = [], [], []
-    for index, ref in enumerate(references):
-        joins.append(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = r.connection "
-                     f"AND p{index}.source_id = r.{ref.source_column}")
-        picks.append(f"p{index}.{ref.parent_key} AS k{index}")
-        sets.append(f"{ref.id_column} = s.k{index}")
-    sql = (f"UPDATE {table_name} SET {', '.join(sets)} FROM (SELECT r.id AS row_id, {', '.join(picks)} "
-           f"FROM {table_name} r {' '.join(joins)} WHERE r.connection = :connection AND r.source_id IN :ids) AS s "
-           f"WHERE {table_name}.id = s.row_id")
-    return _ids_text(sql, dialect)
 
 
 def _lookup(table_name: str, ref: Reference) -> str:
