@@ -1,21 +1,26 @@
-"""Benchmark (not a test): a first load from the Salesforce sandbox into SQLite and PostgreSQL, beside a
-baseline that only fetches and parses the same pages (the ceiling), then an incremental run after 1 % of
-the deals changed.
+"""Benchmark (not a test): a first load from the Salesforce or HubSpot sandbox into SQLite and PostgreSQL,
+beside a baseline that only fetches and parses the same pages (the ceiling), then an incremental run after
+1 % of the deals and activities changed.
 
-    .venv/bin/python bench/bench_sync.py --sizes 10000,100000 [--databases sqlite,postgresql]
+    .venv/bin/python bench/bench_sync.py --crm salesforce --sizes 10000,100000,1000000
+    .venv/bin/python bench/bench_sync.py --crm hubspot --sizes 10000,30000,100000
 
 Per size N (opportunities; the generator adds ~5 activities per deal and the accounts, contacts, leads,
 line items, stage history and contracts around them):
 
 - the world is generated once (cached in ``--workdir``) and served by the sandbox in its own process,
   with its API limits off, so the sandbox's own work does not compete with the measured process;
-- ``baseline``: the same queries (Bulk API 2.0 past ``bulk_threshold``, REST below) with the pages fetched
-  and parsed into rows, nothing more;
+- ``baseline``: the same requests as the connector's first load, the pages fetched and their JSON parsed,
+  nothing more.  Salesforce: the same SOQL (Bulk API 2.0 past ``bulk_threshold``, REST below).  HubSpot:
+  the same id-ordered searches, property-history batch reads and association reads, with the client-side
+  search pacing off (the sandbox's rate limits are off too: the ceiling is the sandbox, not the limits);
 - ``sync``: ``SyncEngine`` first load of every object into a fresh cache (one per database);
 - ``incremental``: 1 % of the deals and 1 % of the activities get a new amount / subject, then a sync.
 
-Each measured part runs in its own process and reports its peak RSS (``ru_maxrss``), so memory can be
-compared across sizes.  Results print as a table and are written as JSON to ``--workdir``.
+Each measured part runs in its own process and reports its peak RSS, so memory can be compared across
+sizes.  "× ceiling" is the baseline's time over the sync's time for the same pages (a HubSpot deal becomes
+several cache rows, so records per second alone would flatter it).  Results print as a table and are
+written as JSON to ``--workdir``.
 """
 
 from __future__ import annotations
@@ -44,19 +49,19 @@ BULK_THRESHOLD = 10_000
 # -- the sandbox, served from its own process ------------------------------------------------------------------
 
 
-def serve(world_path: str) -> None:
+def serve(world_path: str, crm: str) -> None:
     """``--serve WORLD``: print the connection config as one JSON line, serve until stdin closes."""
     from connectors.sandbox.testing import running_sandbox
     from connectors.sandbox.world.store import World
 
-    with running_sandbox(World.open(Path(world_path)), serve_as="salesforce", limits_scale=0) as sandbox:
-        print(json.dumps(tomllib.loads(sandbox.config_snippet())["connections"]["salesforce"]), flush=True)
+    with running_sandbox(World.open(Path(world_path)), serve_as=crm, limits_scale=0) as sandbox:
+        print(json.dumps(tomllib.loads(sandbox.config_snippet())["connections"][crm]), flush=True)
         sys.stdin.read()
 
 
-def start_sandbox(world_path: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(world_path)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
+def start_sandbox(world_path: Path, crm: str) -> tuple[subprocess.Popen, dict[str, Any]]:
+    process = subprocess.Popen([sys.executable, __file__, "--serve", str(world_path), "--crm", crm],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = process.stdout.readline() if process.stdout else ""
     if not line:
         raise RuntimeError("the sandbox process did not start")
@@ -66,16 +71,19 @@ def start_sandbox(world_path: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
 # -- the measured parts (each in its own process) ----------------------------------------------------------------
 
 
-def worker(kind: str, connection: dict[str, Any], database_url: str | None) -> dict[str, Any]:
+def worker(kind: str, crm: str, connection: dict[str, Any], database_url: str | None) -> dict[str, Any]:
     from agent.config import parse_config
     from agent.sync.cli import sync_context
 
-    connection = {**connection, "bulk_threshold": BULK_THRESHOLD}
-    config = parse_config({"agent": {"home_currency": "USD", "timezone": "UTC"},
-                           "connections": {"salesforce": connection}})
-    context = sync_context(config, "salesforce", warn=lambda message: None)
+    if crm == "salesforce":
+        connection = {**connection, "bulk_threshold": BULK_THRESHOLD}
+    config = parse_config({"agent": {"home_currency": "USD", "timezone": "UTC"}, "connections": {crm: connection}})
+    context = sync_context(config, crm, warn=lambda message: None)
     started = time.perf_counter()
-    records = baseline(config, context) if kind == "baseline" else sync(config, context, database_url or "")
+    if kind == "baseline":
+        records = baseline(config, context) if crm == "salesforce" else hubspot_baseline(config, context)
+    else:
+        records = sync(config, context, database_url or "", crm)
     seconds = time.perf_counter() - started
     return {"records": records, "seconds": seconds, "rss_mb": peak_rss_mb()}
 
@@ -89,17 +97,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def sync(config: Any, context: Any, database_url: str) -> int:
-    from agent.db import create_database
-    from agent.sync.engine import SyncEngine
-    from agent.sync.writer import WriterSettings
+def connector_for(config: Any, context: Any, crm: str) -> tuple[Any, Any]:
+    """The built-in connector and its spec; HubSpot's client-side search pacing off (the limits are off)."""
+    if crm == "hubspot":
+        from connectors.hubspot import HubSpotConnector, register_connectors
+
+        specs: list[Any] = []
+        register_connectors(specs.append)
+        return HubSpotConnector("hubspot", config.connections["hubspot"], search_interval=0), specs[0]
     from connectors.salesforce import SPEC
     from connectors.salesforce.connector import SalesforceConnector
 
+    return SalesforceConnector("salesforce", config.connections["salesforce"], context), SPEC
+
+
+def sync(config: Any, context: Any, database_url: str, crm: str) -> int:
+    from agent.db import create_database
+    from agent.sync.engine import SyncEngine
+    from agent.sync.writer import WriterSettings
+
     db = create_database(database_url)
-    connector = SalesforceConnector("salesforce", config.connections["salesforce"], context)
+    connector, spec = connector_for(config, context, crm)
     try:
-        outcomes = SyncEngine(db).sync_connection(connector, SPEC, context, WriterSettings("salesforce"))
+        outcomes = SyncEngine(db).sync_connection(connector, spec, context, WriterSettings(crm))
     finally:
         connector.close()
         db.dispose()
@@ -144,8 +164,39 @@ def baseline(config: Any, context: Any) -> int:
     return records
 
 
-def run_worker(kind: str, connection: dict[str, Any], database_url: str | None = None) -> dict[str, Any]:
-    arguments = [sys.executable, __file__, "--worker", kind, "--connection", json.dumps(connection)]
+def hubspot_baseline(config: Any, context: Any) -> int:
+    """The connector's first-load requests (id-ordered searches; for deals the property-history batch reads;
+    the association reads and, for contacts, their first deals' dates), fetched and parsed, nothing built."""
+    from connectors.hubspot import keyset
+    from connectors.hubspot.objects import FULL_REFRESH, INCREMENTAL
+
+    connector, _ = connector_for(config, context, "hubspot")
+    records = 0
+    try:
+        for name in connector.objects():
+            if name in FULL_REFRESH:
+                records += sum(len(page.records) for page in connector.fetch(name, _fresh_cursor(), context))
+                continue
+            spec = INCREMENTAL[name]
+            since = context.now - context.initial_lookback if spec.lookback else None
+            for results, _last_id, _last in keyset.by_id(connector._searcher(spec), connector._query(spec), 0, since):
+                if spec.history and results:
+                    results = connector._with_history(spec, results)
+                connector._related(spec, [str(raw["id"]) for raw in results if raw.get("id")])
+                records += len(results)
+    finally:
+        connector.close()
+    return records
+
+
+def _fresh_cursor() -> Any:
+    from agent.sync.connector import Cursor
+
+    return Cursor()
+
+
+def run_worker(kind: str, crm: str, connection: dict[str, Any], database_url: str | None = None) -> dict[str, Any]:
+    arguments = [sys.executable, __file__, "--worker", kind, "--crm", crm, "--connection", json.dumps(connection)]
     if database_url:
         arguments += ["--database", database_url]
     done = subprocess.run(arguments, capture_output=True, text=True, cwd=ROOT)
@@ -219,24 +270,24 @@ print(changed)
 # -- the run --------------------------------------------------------------------------------------------------------
 
 
-def bench_size(size: int, databases: list[str], workdir: Path, seed: int) -> dict[str, Any]:
-    print(f"size {size:,}", flush=True)
+def bench_size(size: int, crm: str, databases: list[str], workdir: Path, seed: int) -> dict[str, Any]:
+    print(f"{crm} size {size:,}", flush=True)
     source = world_for(size, workdir, seed)
-    world_path = workdir / f"serving-{size}.sqlite"  # a copy: the incremental part changes it
+    world_path = workdir / f"serving-{crm}-{size}.sqlite"  # a copy: the incremental part changes it
     shutil.copyfile(source, world_path)
-    results: dict[str, Any] = {"size": size}
-    sandbox, connection = start_sandbox(world_path)
+    results: dict[str, Any] = {"crm": crm, "size": size}
+    sandbox, connection = start_sandbox(world_path, crm)
     try:
-        results["baseline"] = run_worker("baseline", connection)
+        results["baseline"] = run_worker("baseline", crm, connection)
         print(f"  baseline: {_line(results['baseline'])}", flush=True)
         for kind in databases:
-            url, drop = fresh_database(kind, workdir, f"{size}")
+            url, drop = fresh_database(kind, workdir, f"{crm}-{size}")
             try:
-                first = run_worker("sync", connection, url)
+                first = run_worker("sync", crm, connection, url)
                 print(f"  {kind} first load: {_line(first)}", flush=True)
                 results[f"{kind}_first"] = first
                 results[f"{kind}_changed"] = change_one_percent(world_path, seed + len(results))
-                incremental = run_worker("sync", connection, url)
+                incremental = run_worker("sync", crm, connection, url)
                 print(f"  {kind} incremental after 1 %: {_line(incremental)}", flush=True)
                 results[f"{kind}_incremental"] = incremental
             finally:
@@ -255,17 +306,17 @@ def _line(result: dict[str, Any]) -> str:
 
 
 def report(all_results: list[dict[str, Any]], databases: list[str]) -> str:
-    lines = ["| deals | records | baseline rec/s | " + " | ".join(
-        f"{kind} rec/s (× ceiling) | {kind} peak RSS | {kind} incremental (× first load)" for kind in databases)
+    lines = ["| CRM | deals | baseline: records, s | " + " | ".join(
+        f"{kind}: rec/s (× ceiling) | {kind} peak RSS | {kind} incremental (× first load)" for kind in databases)
         + " | baseline peak RSS |", "|" + "---|" * (3 + 3 * len(databases) + 1)]
     for result in all_results:
         base = result["baseline"]
-        base_rate = base["records"] / base["seconds"]
-        cells = [f"{result['size']:,}", f"{base['records']:,}", f"{base_rate:,.0f}"]
+        cells = [result.get("crm", "salesforce"), f"{result['size']:,}",
+                 f"{base['records']:,} in {base['seconds']:.1f} s"]
         for kind in databases:
             first, incremental = result[f"{kind}_first"], result[f"{kind}_incremental"]
             rate = first["records"] / first["seconds"]
-            cells += [f"{rate:,.0f} ({rate / base_rate:.2f})", f"{first['rss_mb']:.0f} MB",
+            cells += [f"{rate:,.0f} ({base['seconds'] / first['seconds']:.2f})", f"{first['rss_mb']:.0f} MB",
                       f"{incremental['seconds']:.1f} s ({incremental['seconds'] / first['seconds']:.3f}), "
                       f"{incremental['records']:,} rec"]
         cells.append(f"{base['rss_mb']:.0f} MB")
@@ -275,6 +326,7 @@ def report(all_results: list[dict[str, Any]], databases: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--crm", choices=("salesforce", "hubspot"), default="salesforce")
     parser.add_argument("--sizes", default="10000,100000", help="opportunities per world, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--workdir", default="/tmp/kpi-bench-sync")
@@ -285,16 +337,19 @@ def main() -> None:
     parser.add_argument("--database", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
-        serve(options.serve)
+        serve(options.serve, options.crm)
         return
     if options.worker:
-        print(json.dumps(worker(options.worker, json.loads(options.connection), options.database)))
+        print(json.dumps(worker(options.worker, options.crm, json.loads(options.connection), options.database)))
         return
     workdir = Path(options.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     databases = [name.strip() for name in options.databases.split(",") if name.strip()]
-    results = [bench_size(int(size), databases, workdir, options.seed) for size in options.sizes.split(",")]
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    results = []
+    for size in options.sizes.split(","):
+        results.append(bench_size(int(size), options.crm, databases, workdir, options.seed))
+        # written after each size: a long run interrupted later still leaves its figures
+        (workdir / f"results-{options.crm}.json").write_text(json.dumps(results, indent=2))
     print()
     print(report(results, databases))
 
