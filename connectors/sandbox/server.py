@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,14 +46,23 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """Every request served, for tests to count. Shared by the servers of one sandbox."""
+    """The requests served, newest last, for tests to count.  Shared by the servers of one sandbox.
 
-    def __init__(self) -> None:
+    Only the newest ``limit`` are kept (the default holds every request of any test here many times over)
+    so that a long ``kpi-agent sandbox`` session or a million-record benchmark does not grow without bound;
+    ``dropped`` says how many older ones were let go."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        if limit < 1:
+            raise ValueError(f"RequestLog limit must be at least 1, not {limit}")
         self._lock = threading.Lock()
-        self._entries: list[LoggedRequest] = []
+        self._entries: deque[LoggedRequest] = deque(maxlen=limit)
+        self.dropped = 0
 
     def record(self, entry: LoggedRequest) -> None:
         with self._lock:
+            if len(self._entries) == self._entries.maxlen:
+                self.dropped += 1
             self._entries.append(entry)
 
     def entries(self) -> list[LoggedRequest]:
@@ -69,6 +79,7 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.dropped = 0
 
 
 class _ConnectionDropped(Exception):

@@ -232,6 +232,19 @@ def test_servers_share_a_plan_and_a_log(echo: EchoService) -> None:
     assert log.count() == 2 and plan.hits() == 1
 
 
+def test_request_log_keeps_only_the_newest_requests(echo: EchoService) -> None:
+    log = RequestLog(limit=3)
+    with SandboxServer(echo, log=log) as server:
+        for number in range(5):
+            assert session().get(f"{server.base_url}/echo/{number}").status_code == 200
+    assert [entry.path for entry in log.entries()] == ["/echo/2", "/echo/3", "/echo/4"]
+    assert log.dropped == 2 and log.count(path_contains="/echo/0") == 0
+    log.clear()
+    assert log.entries() == [] and log.dropped == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        RequestLog(limit=0)
+
+
 def test_stop_closes_the_port_and_idle_connections(echo: EchoService) -> None:
     running = SandboxServer(echo).start()
     pool = urllib3.HTTPConnectionPool("127.0.0.1", running.port, retries=False)
