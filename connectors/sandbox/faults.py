@@ -109,6 +109,14 @@ class Fault:
         value = self.params.get(name)
         return default if value is None else float(value)
 
+    def retry_after(self, default: float | None) -> float | None:
+        """Seconds for the Retry-After header: ``default`` when not given, None for ``retry_after=none``
+        (no header at all: urllib3 then does not retry a GET on its own, so the caller's policy is seen)."""
+        value = self.params.get("retry_after")
+        if value is None:
+            return default
+        return None if value == "none" else float(value)
+
     def __str__(self) -> str:
         """The fault in spec form (what the request log records)."""
         text = f"{self.service}:{self.kind}"
@@ -129,8 +137,9 @@ def _check_param(kind: str, allowed: frozenset[str], name: str, value: str) -> N
         raise FaultSpecError(f"fault kind {kind!r} takes no param {name!r} (its params: {hint}; all: after, times)")
     if name in INTEGER_PARAMS and not re.fullmatch(r"\d+", value):
         raise FaultSpecError(f"fault {kind}: {name}={value!r} must be a whole number")
-    if name in NUMBER_PARAMS and not re.fullmatch(r"\d+(\.\d+)?", value):
-        raise FaultSpecError(f"fault {kind}: {name}={value!r} must be a number of seconds")
+    if name in NUMBER_PARAMS and not re.fullmatch(r"\d+(\.\d+)?|none", value):
+        raise FaultSpecError(f"fault {kind}: {name}={value!r} must be a number of seconds, or none for no "
+                             "Retry-After header")
     if name in CHOICE_PARAMS and value not in CHOICE_PARAMS[name]:
         raise FaultSpecError(f"fault {kind}: {name}={value!r} must be one of {', '.join(sorted(CHOICE_PARAMS[name]))}")
 

@@ -42,7 +42,13 @@ def test_parse_service_kinds_and_their_params() -> None:
         ("*", "same_stamp", {"count": "40"}),
     ]
     assert plan.faults[0].float_param("retry_after", 10) == 0.5
+    assert plan.faults[0].retry_after(1) == 0.5 and plan.faults[1].retry_after(1) == 1
     assert plan.faults[3].int_param("count", 1) == 3
+
+
+def test_retry_after_none_means_no_header() -> None:
+    (fault,) = FaultPlan.parse("hubspot:rate_limit:retry_after=none")
+    assert fault.retry_after(1) is None
 
 
 def test_spec_round_trips_through_str() -> None:
@@ -78,6 +84,7 @@ def test_empty_spec_is_no_faults() -> None:
     ("salesforce", "expected ':' and a fault kind"),
     ("salesforce:reset:times", "expected '=' after param 'times'"),
     ("salesforce:reset:times=1,times=2", "given twice"),
+    ("hubspot:rate_limit:retry_after=soon", "must be a number of seconds, or none"),
 ])
 def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(FaultSpecError, match=message.replace("(", r"\(").replace("*", r"\*")):

@@ -35,6 +35,15 @@ def test_a_429_with_retry_after_on_a_get_is_retried_silently_by_the_client(world
         assert _statuses(sandbox, 2) == [429, 200]  # urllib3's default Retry(3) honoured Retry-After
 
 
+def test_a_429_without_retry_after_is_not_retried_by_the_client(world: World) -> None:
+    with running_sandbox(world, serve_as="hubspot", limits_scale=0) as sandbox:
+        sandbox.faults.add(Fault("hubspot", "rate_limit", params={"retry_after": "none"}))
+        with pytest.raises(ApiException) as failure:
+            sandbox.hubspot_client().crm.deals.basic_api.get_page(limit=2)
+        assert failure.value.status == 429 and "Retry-After" not in failure.value.headers
+        assert _statuses(sandbox, 1) == [429]  # urllib3 retries a 429 only when Retry-After is sent
+
+
 def test_a_lasting_ten_secondly_429_surfaces_after_the_clients_three_retries(world: World) -> None:
     with running_sandbox(world, serve_as="hubspot", limits_scale=0) as sandbox:
         sandbox.faults.add(Fault("hubspot", "rate_limit", times=None, params={"retry_after": "0"}))

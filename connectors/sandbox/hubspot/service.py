@@ -149,7 +149,7 @@ class HubSpotService:
         if fault.kind in ("rate_limit", "search_rate_limit"):
             return self._rate_limit_fault(fault)
         status = fault.int_param("code", 500)
-        headers = errors.retry_after_header(fault.float_param("retry_after", -1))
+        headers = errors.retry_after_header(fault.retry_after(None))
         if status == 429:
             return self._rate_limit_fault(fault)
         if status == 401:
@@ -182,7 +182,7 @@ class HubSpotService:
         return response
 
     def _rate_limit_fault(self, fault: Fault) -> SandboxResponse:
-        retry_after = fault.float_param("retry_after", 1)
+        retry_after = fault.retry_after(1)
         if fault.kind == "search_rate_limit":
             return errors.rate_limited("SECONDLY", retry_after=retry_after)
         policy = fault.params.get("policy", "TEN_SECONDLY_ROLLING")

@@ -528,7 +528,7 @@ def _batch_size(request: SandboxRequest) -> int:
 
 def _retry_after(fault: Fault) -> dict[str, str]:
     value = fault.params.get("retry_after")
-    return {"Retry-After": str(value)} if value not in (None, "") else {}
+    return {"Retry-After": str(value)} if value not in (None, "", "none") else {}
 
 
 def _versions() -> list[dict[str, str]]:
