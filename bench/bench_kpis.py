@@ -77,19 +77,31 @@ def generate(db: Database, opportunities: int, seed: int = 1) -> None:
     begin = datetime(2023, 9, 1, tzinfo=UTC)
     span_days = (datetime(2024, 12, 15, tzinfo=UTC) - begin).days
     with db.write_connection() as connection:
-        connection.execute(insert(Team.__table__), [{"connection": "config", "source_id": f"t{i}", "name": f"Team {i}"} for i in range(TEAMS)])
+        connection.execute(insert(Team.__table__), [
+            {"connection": "config", "source_id": f"t{i}", "name": f"Team {i}"} for i in range(TEAMS)
+        ])
         connection.execute(insert(Rep.__table__), [
-            {"email": f"rep{i}@example.com", "name": f"Rep {i}", "active": i % 25 != 0, "team_id": i % TEAMS + 1} for i in range(REPS)
+            {"email": f"rep{i}@example.com", "name": f"Rep {i}", "active": i % 25 != 0, "team_id": i % TEAMS + 1}
+            for i in range(REPS)
         ])
         connection.execute(insert(Pipeline.__table__), [{"connection": "bench", "source_id": "p", "name": "Sales"}])
         connection.execute(insert(Stage.__table__), [
-            {"connection": "bench", "source_id": f"s{i}", "pipeline_id": 1, "name": name, "sort_order": i, "probability": p, "is_closed": c, "is_won": w}
+            {"connection": "bench", "source_id": f"s{i}", "pipeline_id": 1, "name": name, "sort_order": i,
+             "probability": p, "is_closed": c, "is_won": w}
             for i, (name, p, c, w) in enumerate(STAGES, start=1)
         ])
         accounts = max(1, opportunities // 10)
-        _bulk(connection, Account.__table__, ({"connection": "bench", "source_id": f"a{i}", "region": rng.choice(("EU", "APAC", "US")), "owner_rep_id": rng.randint(1, REPS)} for i in range(accounts)))
-        _bulk(connection, Opportunity.__table__, (_opportunity(rng, i, begin, span_days, accounts) for i in range(opportunities)))
-        _bulk(connection, Activity.__table__, (_activity(rng, i, begin, span_days, opportunities) for i in range(5 * opportunities)))
+        _bulk(connection, Account.__table__, (
+            {"connection": "bench", "source_id": f"a{i}", "region": rng.choice(("EU", "APAC", "US")),
+             "owner_rep_id": rng.randint(1, REPS)}
+            for i in range(accounts)
+        ))
+        _bulk(connection, Opportunity.__table__, (
+            _opportunity(rng, i, begin, span_days, accounts) for i in range(opportunities)
+        ))
+        _bulk(connection, Activity.__table__, (
+            _activity(rng, i, begin, span_days, opportunities) for i in range(5 * opportunities)
+        ))
         _bulk(connection, Lead.__table__, (_lead(rng, i, begin, span_days) for i in range(opportunities // 2)))
         _bulk(connection, Contract.__table__, (_contract(rng, i, accounts) for i in range(opportunities // 20)))
     with db.write_connection() as connection:
@@ -117,9 +129,12 @@ def _opportunity(rng: random.Random, i: int, begin: datetime, span: int, account
     stage = (5 if won else 6) if closed else rng.randint(1, 4)
     amount = round(rng.uniform(1_000, 50_000), 2)
     return {
-        "connection": "bench", "source_id": f"o{i}", "owner_rep_id": rng.randint(1, REPS) if rng.random() > 0.02 else None,
-        "account_id": rng.randint(1, accounts), "pipeline_id": 1, "stage_id": stage, "amount": amount, "amount_home": amount,
-        "probability": STAGES[stage - 1][1], "deal_type": rng.choice(("new_business", "new_business", "upsell", "renewal")),
+        "connection": "bench", "source_id": f"o{i}",
+        "owner_rep_id": rng.randint(1, REPS) if rng.random() > 0.02 else None,
+        "account_id": rng.randint(1, accounts), "pipeline_id": 1, "stage_id": stage,
+        "amount": amount, "amount_home": amount,
+        "probability": STAGES[stage - 1][1],
+        "deal_type": rng.choice(("new_business", "new_business", "upsell", "renewal")),
         "lead_source": rng.choice(("web", "event", "referral")), "created_at": created, "close_date": close,
         "closed_at": datetime(close.year, close.month, close.day, tzinfo=UTC) + timedelta(days=1) if closed else None,
         "is_closed": closed, "is_won": won, "is_deleted": False,
@@ -130,9 +145,12 @@ def _activity(rng: random.Random, i: int, begin: datetime, span: int, opportunit
     at = _instant(rng, begin, span)
     kind = rng.choice(("call", "call", "email", "email", "meeting", "demo", "proposal", "task"))
     return {
-        "connection": "bench", "source_id": f"x{i}", "kind": kind, "status": "completed" if rng.random() < 0.9 else "cancelled",
-        "direction": "outbound" if rng.random() < 0.8 else "inbound", "owner_rep_id": rng.randint(1, REPS), "occurred_at": at,
-        "created_at": at - timedelta(days=rng.randint(0, 7)), "opportunity_id": rng.randint(1, opportunities), "is_deleted": False,
+        "connection": "bench", "source_id": f"x{i}", "kind": kind,
+        "status": "completed" if rng.random() < 0.9 else "cancelled",
+        "direction": "outbound" if rng.random() < 0.8 else "inbound",
+        "owner_rep_id": rng.randint(1, REPS), "occurred_at": at,
+        "created_at": at - timedelta(days=rng.randint(0, 7)), "opportunity_id": rng.randint(1, opportunities),
+        "is_deleted": False,
     }
 
 
@@ -169,7 +187,8 @@ def step_engine(url: str, keys: tuple[str, ...] | None, recompute_all: bool) -> 
     started = time.perf_counter()
     result = compute_kpis(db, config, host, at=AT, recompute_all=recompute_all, registry=registry)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "values": result.values_written, "failed": result.failed, "phases": dict(result.seconds)}
+    return {"seconds": seconds, "values": result.values_written, "failed": result.failed,
+            "phases": dict(result.seconds)}
 
 
 MONTHS = tuple(date(2024, month, 1) for month in range(1, 13)) + (date(2025, 1, 1),)
@@ -193,9 +212,11 @@ def baseline_sql(dialect: str) -> dict[str, str]:
     seq = "+" if dialect == "sqlite" else ""
     return {
         "by_close": f"""
-            SELECT {_bucket("o.close_date", "d")}, o.owner_rep_id, SUM(CASE WHEN o.is_won THEN o.amount_home ELSE 0 END),
+            SELECT {_bucket("o.close_date", "d")}, o.owner_rep_id,
+                   SUM(CASE WHEN o.is_won THEN o.amount_home ELSE 0 END),
                    SUM(CASE WHEN o.is_won THEN 1 ELSE 0 END), COUNT(*)
-            FROM opportunity o WHERE {_in_year("o.close_date", "d", seq)} AND o.is_closed AND NOT o.is_deleted GROUP BY 1, 2""",
+            FROM opportunity o WHERE {_in_year("o.close_date", "d", seq)} AND o.is_closed AND NOT o.is_deleted
+            GROUP BY 1, 2""",
         "by_created": f"""
             SELECT {_bucket("o.created_at", "t")}, o.owner_rep_id, COUNT(*), SUM(CASE WHEN o.is_won THEN 1 ELSE 0 END)
             FROM opportunity o WHERE {_in_year("o.created_at", "t", seq)} AND NOT o.is_deleted GROUP BY 1, 2""",
@@ -203,13 +224,16 @@ def baseline_sql(dialect: str) -> dict[str, str]:
             SELECT {_bucket("a.occurred_at", "t")}, a.owner_rep_id,
               SUM(CASE WHEN a.kind = 'call' AND a.status = 'completed' AND a.direction = 'outbound' THEN 1 ELSE 0 END),
               SUM(CASE WHEN a.kind = 'email' AND a.status = 'completed' AND a.direction = 'outbound' THEN 1 ELSE 0 END),
-              SUM(CASE WHEN a.kind = 'meeting' AND a.status IN ('completed', 'scheduled') AND a.occurred_at <= :now THEN 1 ELSE 0 END),
-              SUM(CASE WHEN a.kind = 'demo' AND a.status IN ('completed', 'scheduled') AND a.occurred_at <= :now THEN 1 ELSE 0 END),
+              SUM(CASE WHEN a.kind = 'meeting' AND a.status IN ('completed', 'scheduled') AND a.occurred_at <= :now
+                       THEN 1 ELSE 0 END),
+              SUM(CASE WHEN a.kind = 'demo' AND a.status IN ('completed', 'scheduled') AND a.occurred_at <= :now
+                       THEN 1 ELSE 0 END),
               SUM(CASE WHEN a.kind = 'proposal' AND a.status = 'completed' THEN 1 ELSE 0 END)
             FROM activity a WHERE {_in_year("a.occurred_at", "t", seq)} AND NOT a.is_deleted GROUP BY 1, 2""",
         "booked": f"""
             SELECT {_bucket("a.created_at", "t")}, a.owner_rep_id, COUNT(*)
-            FROM activity a WHERE {_in_year("a.created_at", "t", "")} AND NOT a.is_deleted AND a.kind IN ('meeting', 'demo')
+            FROM activity a WHERE {_in_year("a.created_at", "t", "")} AND NOT a.is_deleted
+              AND a.kind IN ('meeting', 'demo')
             GROUP BY 1, 2""",
         "leads": f"""
             SELECT {_bucket("l.created_at", "t")}, l.owner_rep_id, COUNT(*)
@@ -226,7 +250,11 @@ def _baseline_params(dialect: str) -> dict[str, Any]:
         params: dict[str, Any] = {f"t{i}": stored(moment) for i, moment in enumerate(instants)}
         params |= {f"d{i}": month.isoformat() for i, month in enumerate(MONTHS)}
         return params | {"now": stored(now)}
-    return {f"t{i}": moment for i, moment in enumerate(instants)} | {f"d{i}": month for i, month in enumerate(MONTHS)} | {"now": now}
+    return (
+        {f"t{i}": moment for i, moment in enumerate(instants)}
+        | {f"d{i}": month for i, month in enumerate(MONTHS)}
+        | {"now": now}
+    )
 
 
 OFFSETS = {"by_close": 0, "by_created": 3, "activities": 5, "booked": 10, "leads": 11}
@@ -257,7 +285,9 @@ def step_baseline(url: str) -> dict[str, Any]:
                         bucket[OFFSETS[name] + index] += float(value or 0)
     computed_at = datetime.now(UTC)
     with db.write_connection() as connection:
-        run_id = connection.execute(insert(KpiRun.__table__).values(started_at=computed_at, status="ok")).inserted_primary_key[0]
+        run_id = connection.execute(
+            insert(KpiRun.__table__).values(started_at=computed_at, status="ok")
+        ).inserted_primary_key[0]
         keys = ", ".join(f"'baseline_{kpi}'" for kpi in CORE)
         connection.execute(
             text(f"DELETE FROM kpi_value WHERE grain = 'month' AND kpi IN ({keys}) AND period_start IN :months")
@@ -265,7 +295,8 @@ def step_baseline(url: str) -> dict[str, Any]:
             {"months": [month.isoformat() if db.dialect == "sqlite" else month for month in MONTHS[:12]]},
         )
         rows = [
-            (f"baseline_{kpi}", "month", key[0], _next_month(key[0]), key[1], key[2], "", "", *numbers, "ok", None, run_id, computed_at)
+            (f"baseline_{kpi}", "month", key[0], _next_month(key[0]), key[1], key[2], "", "",
+             *numbers, "ok", None, run_id, computed_at)
             for key, sums in totals.items()
             for kpi, numbers in _baseline_values(sums).items()
         ]
@@ -290,7 +321,9 @@ def _baseline_values(n: list[float]) -> dict[str, tuple[float | None, float | No
     def total(value: float) -> tuple[float | None, float | None, float | None]:
         return value, value, None
 
-    def ratio(numerator: float, denominator: float, scale: float = 1.0) -> tuple[float | None, float | None, float | None]:
+    def ratio(
+        numerator: float, denominator: float, scale: float = 1.0
+    ) -> tuple[float | None, float | None, float | None]:
         return (numerator / denominator * scale if denominator else None), numerator, denominator
 
     return {"revenue": total(n[0]), "deals_won": total(n[1]), "avg_deal_size": ratio(n[0], n[1]),
@@ -307,8 +340,12 @@ def _compare_with_engine(db: Database) -> int:
             "SELECT kpi, period_start, scope_kind, scope_id, value, numerator, denominator FROM kpi_value "
             "WHERE grain = 'month' AND dimension = '' AND status = 'ok'"
         )).all()
-    engine = {(r[0], _as_date(r[1]), r[2], r[3]): r[4:] for r in rows if not r[0].startswith("baseline_") and r[0] in CORE}
-    baseline = {(r[0][len("baseline_"):], _as_date(r[1]), r[2], r[3]): r[4:] for r in rows if r[0].startswith("baseline_")}
+    engine = {
+        (r[0], _as_date(r[1]), r[2], r[3]): r[4:] for r in rows if not r[0].startswith("baseline_") and r[0] in CORE
+    }
+    baseline = {
+        (r[0][len("baseline_"):], _as_date(r[1]), r[2], r[3]): r[4:] for r in rows if r[0].startswith("baseline_")
+    }
     # A scope with no data for a KPI may have a row of zeros on one side and none on the other (the
     # baseline gives the unassigned bucket every KPI; the engine every active rep and team).
     keys = set(engine) | set(baseline)
@@ -340,7 +377,9 @@ def peak_rss_mb() -> float:
 
 def run_step(url: str, step: str) -> dict[str, Any]:
     """One step in a fresh interpreter: its peak RSS is its own."""
-    output = subprocess.run([sys.executable, __file__, "--step", step, "--url", url], capture_output=True, text=True, check=True)
+    output = subprocess.run(
+        [sys.executable, __file__, "--step", step, "--url", url], capture_output=True, text=True, check=True
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -382,7 +421,8 @@ def main() -> None:
         url = _urls(kind, args.pg_admin)
         started = time.perf_counter()
         generate(create_database(url), args.opportunities)
-        print(f"{kind}: generated {args.opportunities:,} opportunities, {5 * args.opportunities:,} activities in {time.perf_counter() - started:.1f}s")
+        print(f"{kind}: generated {args.opportunities:,} opportunities, {5 * args.opportunities:,} activities "
+              f"in {time.perf_counter() - started:.1f}s")
         for step in ("engine-all", "engine-core", "baseline-core", "refresh"):
             if step == "baseline-core":
                 # Once untimed, so that the timed run replaces stored values as engine-core does (after
@@ -392,7 +432,8 @@ def main() -> None:
             if step == "baseline-core":  # in its own process: the comparison's memory is not the baseline's
                 result["mismatches"] = run_step(url, "check")["mismatches"]
             phases = "  ".join(f"{name} {seconds:.2f}" for name, seconds in result.get("phases", {}).items())
-            print(f"  {step:14} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mb']:7.1f} MB  values {result['values']:,}"
+            print(f"  {step:14} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mb']:7.1f} MB"
+                  f"  values {result['values']:,}"
                   + (f"  ({phases})" if phases else "")
                   + (f"  mismatches {result['mismatches']}" if "mismatches" in result else "")
                   + (f"  FAILED {result['failed']}" if result.get("failed") else ""))

@@ -48,7 +48,9 @@ def _record_activities(ctx: KpiContext, name: str = "record_activities") -> Any:
     live_leads = lead.c.is_deleted.is_(False)
     from_lead = [
         via(a.c.lead_id == lead.c.id, lead.c.owner_rep_id, lead.c.id, "lead", lead).where(live_leads),
-        via(a.c.contact_id == lead.c.converted_contact_id, lead.c.owner_rep_id, lead.c.id, "lead", lead).where(live_leads),
+        via(a.c.contact_id == lead.c.converted_contact_id, lead.c.owner_rep_id, lead.c.id, "lead", lead).where(
+            live_leads
+        ),
         via(a.c.opportunity_id == lead.c.converted_opportunity_id, lead.c.owner_rep_id, lead.c.id, "lead", lead).where(
             live_leads
         ),
@@ -88,7 +90,9 @@ def _touches_to_meeting(ctx: KpiContext) -> Select:
     met = select(firsts, period.label("period_start")).where(in_periods).cte("met").prefix_with("MATERIALIZED")
     links = _record_activities(ctx, "touch_links")
     # A row filter: through the kind index SQLite would look up half the activities one by one.
-    is_touch = row_filter(and_(links.c.kind.in_(("call", "email")), links.c.status == "completed", links.c.direction == "outbound"))
+    is_touch = row_filter(
+        and_(links.c.kind.in_(("call", "email")), links.c.status == "completed", links.c.direction == "outbound")
+    )
     before_first = and_(
         met.c.record_kind == links.c.record_kind,
         met.c.record_id == links.c.record_id,
@@ -158,7 +162,10 @@ def _definitions() -> list[KpiDefinition]:
                 "or email, or a meeting booked, on the lead or on the contact or deal it was converted into — over "
                 "the leads created in the period that have one. Report it per rep."
             ),
-            compute=Ratio(Aggregate("leads", "response_minutes", (eq("has_response", True),), at="created_at"), RESPONDED),
+            compute=Ratio(
+                Aggregate("leads", "response_minutes", (eq("has_response", True),), at="created_at"),
+                RESPONDED,
+            ),
             dimensions=("lead_source", "crm"),
             references=("[000] #11", "[004] #20"),
         ),
@@ -168,7 +175,11 @@ def _definitions() -> list[KpiDefinition]:
             unit=Unit.PERCENT,
             direction=Direction.UP,
             description="leads created in the period with a first response within 5 minutes ÷ leads created × 100.",
-            compute=Ratio(Aggregate("leads", None, (eq("answered_5min", True),), at="created_at"), LEADS_CREATED, 100.0),
+            compute=Ratio(
+                Aggregate("leads", None, (eq("answered_5min", True),), at="created_at"),
+                LEADS_CREATED,
+                100.0,
+            ),
             dimensions=("lead_source", "crm"),
             references=("[000] #11", "[001]"),
         ),
@@ -197,7 +208,9 @@ def _definitions() -> list[KpiDefinition]:
         ),
         _count("calls", "Calls", "is_call", "outbound completed calls, at the time of the call"),
         _count("emails", "Emails", "is_email", "outbound emails sent"),
-        _count("meetings", "Meetings held", "is_meeting_held", "meetings held (not cancelled or no-show), at their start"),
+        _count(
+            "meetings", "Meetings held", "is_meeting_held", "meetings held (not cancelled or no-show), at their start"
+        ),
         _count("demos", "Demos held", "is_demo_held", "demos held (not cancelled or no-show), at their start"),
         _count("proposals", "Proposals sent", "is_proposal_sent", "proposals (quotes) sent, at sending"),
         KpiDefinition(

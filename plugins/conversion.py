@@ -91,7 +91,12 @@ def _stage_leakage(ctx: KpiContext) -> Select:
     stale_days = ctx.config.kpis.stale_days
     crossing = add_days(spans.c.entered_at, literal(stale_days))
     now = literal(ctx.now, OPPORTUNITY.c.created_at.type)
-    lost_here = and_(following.c.is_closed.is_(True), following.c.is_won.is_(False), spans.c.left_at >= w.c.start_utc, spans.c.left_at < w.c.end_utc)
+    lost_here = and_(
+        following.c.is_closed.is_(True),
+        following.c.is_won.is_(False),
+        spans.c.left_at >= w.c.start_utc,
+        spans.c.left_at < w.c.end_utc,
+    )
     stale_here = and_(
         or_(spans.c.left_at.is_(None), spans.c.left_at > crossing),
         crossing >= w.c.start_utc,
@@ -142,7 +147,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Opportunity-to-win ratio",
             unit=Unit.PERCENT,
             direction=Direction.UP,
-            description="Of the opportunities created in the period, the share already won × 100 (a cohort, judged now).",
+            description=(
+                "Of the opportunities created in the period, the share already won × 100 "
+                "(a cohort, judged now)."
+            ),
             compute=Ratio(deals(eq("is_won", True), at="created_at"), CREATED, 100.0),
             dimensions=DEAL_DIMENSIONS,
             references=("[001]",),
@@ -165,7 +173,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Lead-to-opportunity ratio",
             unit=Unit.PERCENT,
             direction=Direction.UP,
-            description="leads converted to an opportunity in the period (by conversion time) ÷ leads created in the period × 100.",
+            description=(
+                "leads converted to an opportunity in the period (by conversion time) "
+                "÷ leads created in the period × 100."
+            ),
             compute=Ratio(
                 Aggregate("leads", None, (eq("is_converted_to_opportunity", True),), at="converted_at"),
                 LEADS_CREATED,
@@ -209,7 +220,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Quote-to-close ratio",
             unit=Unit.PERCENT,
             direction=Direction.UP,
-            description="won deals ÷ quotes sent (completed activities of kind proposal), in the period, × 100. Worked example: 30 of 150 = 20%.",
+            description=(
+                "won deals ÷ quotes sent (completed activities of kind proposal), in the period, × 100. "
+                "Worked example: 30 of 150 = 20%."
+            ),
             compute=Ratio(WON, Aggregate("activities", None, (eq("is_proposal_sent", True),), at="occurred_at"), 100.0),
             dimensions=("crm", "region"),
             references=("[004] #14",),

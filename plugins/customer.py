@@ -103,7 +103,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Customer churn rate",
             unit=Unit.PERCENT,
             direction=Direction.DOWN,
-            description="customers at the period's start that are no longer customers at its end ÷ customers at its start × 100.",
+            description=(
+                "customers at the period's start that are no longer customers at its end "
+                "÷ customers at its start × 100."
+            ),
             compute=Ratio(customers("lost"), customers("at_start"), 100.0),
             dimensions=ACCOUNT_DIMENSIONS,
             references=("[000] #9", "[004] #6"),
@@ -126,7 +129,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Repeat purchase rate",
             unit=Unit.PERCENT,
             direction=Direction.UP,
-            description="accounts with a won deal in the period that had won one before ÷ accounts with a won deal in the period × 100.",
+            description=(
+                "accounts with a won deal in the period that had won one before "
+                "÷ accounts with a won deal in the period × 100."
+            ),
             compute=Ratio(Aggregate("account_wins", "is_repeat"), Aggregate("account_wins", "accounts"), 100.0),
             dimensions=ACCOUNT_DIMENSIONS,
             references=("[001]",),

@@ -245,7 +245,10 @@ def _definitions() -> list[KpiDefinition]:
             title="Sales volume by location",
             unit=Unit.PERCENT,
             direction=Direction.UP,
-            description="Σ amount of won deals whose account is in the region ÷ Σ amount of all won deals × 100, per region.",
+            description=(
+                "Σ amount of won deals whose account is in the region "
+                "÷ Σ amount of all won deals × 100, per region."
+            ),
             compute=Ratio(REVENUE, REVENUE, 100.0, denominator_sliced=False),
             required_dimension="region",
             references=("[004] #17",),

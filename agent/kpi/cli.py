@@ -83,7 +83,9 @@ def _table(rows: list[KpiValueRow], units: dict[str, str]) -> Table:
         value = _format(row.value, unit) if row.status == "ok" else f"[red]{row.status}[/]"
         sliced = f"{row.dimension}={row.dimension_value}" if row.dimension else ""
         number = lambda n: "" if n is None else f"{n:,.2f}"  # noqa: E731
-        table.add_row(row.kpi, f"{row.scope_kind} {row.scope_name}", sliced, value, number(row.numerator), number(row.denominator))
+        table.add_row(
+            row.kpi, f"{row.scope_kind} {row.scope_name}", sliced, value, number(row.numerator), number(row.denominator)
+        )
     return table
 
 

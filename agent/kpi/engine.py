@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
-    not_,
     ColumnElement,
     FromClause,
     Select,
@@ -43,6 +42,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    not_,
     null,
     or_,
     select,
@@ -75,7 +75,6 @@ from agent.kpi.periods import (
 )
 from agent.kpi.registry import KpiRegistry, RegisteredKpi, collect_kpis
 from agent.kpi.sources import NO_DIMENSION, REP, SourceRequest, get_source
-from agent.kpi.sqlfuncs import row_filter, sequential
 from agent.kpi.spec import (
     NOW,
     Aggregate,
@@ -95,6 +94,7 @@ from agent.kpi.spec import (
     ratio,
     total,
 )
+from agent.kpi.sqlfuncs import row_filter, sequential
 from agent.models import ForecastSnapshot, KpiRun, KpiValue, Opportunity, Team
 
 if TYPE_CHECKING:
@@ -513,7 +513,9 @@ class Evaluation:
         common = _common_conditions(measures)
         if common:  # what every measure asks (revenue and deals won: is_won): the index may use it
             statement = statement.where(*[_condition(exposed[c.column], c, self.ctx) for c in common])
-        residual = [_where(exposed, replace(measure, where=_without(measure.where, common)), self.ctx) for measure in measures]
+        residual = [
+            _where(exposed, replace(measure, where=_without(measure.where, common)), self.ctx) for measure in measures
+        ]
         if all(condition is not None for condition in residual):
             # A row none of the measures counts adds nothing (and a group of only such rows would be a
             # row of zeros): leave it out, as a plain filter.
@@ -537,7 +539,9 @@ class Evaluation:
             facts = result.subquery("facts")
             if first.rollup:
                 aggregates = [(f"m{index}", func.sum(facts.c[label])) for index, label in enumerate(labels)]
-                statement = _rollup(_grouped(facts, facts, facts.c.period_start, aggregates), [a for a, _ in aggregates])
+                statement = _rollup(
+                    _grouped(facts, facts, facts.c.period_start, aggregates), [a for a, _ in aggregates]
+                )
                 return self._collect(self.connection.execute(statement).all(), measures, [a for a, _ in aggregates])
             rows = self.connection.execute(select(facts)).mappings().all()
         else:
@@ -566,16 +570,25 @@ class Evaluation:
             for key, values in sums.items()
         ]
 
-    def _collect(self, rows: Sequence[Any], measures: Sequence[Measure], labels: Sequence[str]) -> dict[Measure, MeasureValues]:
+    def _collect(
+        self, rows: Sequence[Any], measures: Sequence[Measure], labels: Sequence[str]
+    ) -> dict[Measure, MeasureValues]:
         found: dict[Measure, MeasureValues] = {measure: {} for measure in measures}
         for row in rows:
             mapping = row._mapping
-            key = (_as_date(mapping["period_start"]), mapping["scope_kind"], str(mapping["scope_id"] or ""), str(mapping["dimension_value"] or ""))
+            key = (
+                _as_date(mapping["period_start"]),
+                mapping["scope_kind"],
+                str(mapping["scope_id"] or ""),
+                str(mapping["dimension_value"] or ""),
+            )
             for measure, label in zip(measures, labels, strict=True):
                 found[measure][key] = _number(mapping[label])
         return found
 
-    def _collect_mappings(self, rows: Sequence[Mapping[str, Any]], measures: Sequence[Custom]) -> dict[Measure, MeasureValues]:
+    def _collect_mappings(
+        self, rows: Sequence[Mapping[str, Any]], measures: Sequence[Custom]
+    ) -> dict[Measure, MeasureValues]:
         found: dict[Measure, MeasureValues] = {measure: {} for measure in measures}
         for row in rows:
             key = (
@@ -596,7 +609,9 @@ class Evaluation:
         keys = {key for key in present if (key[3] != "") == (dimension is not None)}
         if dimension is None:
             scopes = [("org", ""), *[("team", t) for t in self.teams], *[("rep", r) for r in self.active_reps]]
-            keys |= {(period.start_date, kind, scope_id, "") for period in self.ctx.periods for kind, scope_id in scopes}
+            keys |= {
+                (period.start_date, kind, scope_id, "") for period in self.ctx.periods for kind, scope_id in scopes
+            }
         return keys
 
     def combine(
@@ -709,7 +724,10 @@ def _in_dependency_order(plans: list[_Plan]) -> list[_Plan]:
         ready = [
             plan
             for plan in pending
-            if all(name not in derived_keys or name in {p.definition.key for p in ordered} for name in plan.formula.inputs)  # type: ignore[union-attr]
+            if all(
+                name not in derived_keys or name in {p.definition.key for p in ordered}
+                for name in plan.formula.inputs  # type: ignore[union-attr]
+            )
         ]
         if not ready:  # a cycle: leave the rest to fail on missing inputs
             return ordered + pending
@@ -807,7 +825,9 @@ def take_forecast_snapshots(db: Database, ctx: KpiContext, refresh: set[date]) -
     ]
     with db.write_connection() as connection:
         connection.execute(
-            delete(FORECAST).where(FORECAST.c.grain == ctx.grain, FORECAST.c.period_start.in_([p.start_date for p in due]))
+            delete(FORECAST).where(
+                FORECAST.c.grain == ctx.grain, FORECAST.c.period_start.in_([p.start_date for p in due])
+            )
         )
         if rows:
             connection.execute(insert(FORECAST), rows)
@@ -858,7 +878,9 @@ def compute_kpis(
     with db.write_connection() as connection:
         _prepare_periods(connection, grain, kept, timezone, fiscal)
         _ensure_day_periods(connection, ctx, fiscal)
-        run_id = connection.execute(insert(KPI_RUN).values(started_at=_utc_now(), status="running")).inserted_primary_key[0]
+        run_id = connection.execute(
+            insert(KPI_RUN).values(started_at=_utc_now(), status="running")
+        ).inserted_primary_key[0]
     clock.lap("plan")
     # Rebuilt snapshots are refreshed in the recompute window only, even when every value is recomputed:
     # they change only if stage history arrives late, which is what that window is for.
@@ -875,7 +897,11 @@ def compute_kpis(
         connection.execute(
             update(KPI_RUN)
             .where(KPI_RUN.c.id == run_id)
-            .values(finished_at=_utc_now(), status=status, failed_kpis=json.dumps(outcome.failed) if outcome.failed else None)
+            .values(
+                finished_at=_utc_now(),
+                status=status,
+                failed_kpis=json.dumps(outcome.failed) if outcome.failed else None,
+            )
         )
     clock.lap("store")
     computed = tuple(sorted(plan.definition.key for plan in stored if plan.definition.key not in outcome.failed))
@@ -916,7 +942,9 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _prepare_periods(connection: Connection, grain: str, kept: Sequence[PeriodWindow], timezone: str, fiscal: int) -> None:
+def _prepare_periods(
+    connection: Connection, grain: str, kept: Sequence[PeriodWindow], timezone: str, fiscal: int
+) -> None:
     starts = [period.start_date for period in kept]
     starts.append(shift(grain, starts[-1], 1))  # the following period: "next period" KPIs need it
     ensure_periods(connection, grain, starts, timezone, fiscal)
@@ -1012,9 +1040,16 @@ def _store(
     started = time.perf_counter()
     for periods, keys in replaced.items():
         connection.execute(
-            delete(KPI_VALUE).where(KPI_VALUE.c.grain == ctx.grain, KPI_VALUE.c.kpi.in_(keys), KPI_VALUE.c.period_start.in_(periods))
+            delete(KPI_VALUE).where(
+                KPI_VALUE.c.grain == ctx.grain, KPI_VALUE.c.kpi.in_(keys), KPI_VALUE.c.period_start.in_(periods)
+            )
         )
     deleted = time.perf_counter()
     written = insert_rows(connection, KPI_VALUE, VALUE_COLUMNS, rows)
-    log.debug("KPI values: old ones deleted in %.3f s, %d written in %.3f s", deleted - started, written, time.perf_counter() - deleted)
+    log.debug(
+        "KPI values: old ones deleted in %.3f s, %d written in %.3f s",
+        deleted - started,
+        written,
+        time.perf_counter() - deleted,
+    )
     return written

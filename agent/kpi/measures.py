@@ -61,7 +61,9 @@ def _quota_rows(kpi: str, offset: int, ctx: KpiContext) -> list[dict[str, Any]]:
     return _compose_quotas(own, members)
 
 
-def _compose_quotas(own: Mapping[tuple[Any, str, str], float], members: Mapping[str, str | None]) -> list[dict[str, Any]]:
+def _compose_quotas(
+    own: Mapping[tuple[Any, str, str], float], members: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
     team_from_reps: dict[tuple[Any, str], float] = defaultdict(float)
     org: dict[Any, float] = defaultdict(float)
     for (period, kind, scope_id), amount in own.items():

@@ -13,8 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Date, Select, and_, case, delete, insert, literal, null, or_, select, union_all
-from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlalchemy.engine import Connection
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from agent.kpi.spec import PeriodWindow
 from agent.models import Period
@@ -131,7 +131,8 @@ def ensure_periods(
     stale = [
         row.start_date
         for row in existing
-        if (row.timezone, row.fiscal_start_month, row.end_date) != (timezone, fiscal_start_month, wanted[row.start_date].end_date)
+        if (row.timezone, row.fiscal_start_month, row.end_date)
+        != (timezone, fiscal_start_month, wanted[row.start_date].end_date)
     ]
     present = {row.start_date for row in existing} - set(stale)
     if stale:
@@ -225,7 +226,8 @@ def spans(labelled: Sequence[tuple[date, PeriodWindow]], kind: str) -> list[Labe
 
 def disjoint(windows: Sequence[LabelledSpan]) -> bool:
     ordered = sorted(windows, key=lambda span: span[1])
-    return all(before[2] <= after[1] for before, after in zip(ordered, ordered[1:]))
+    # Each window with the next: ordered[1:] is one shorter on purpose, hence strict=False.
+    return all(before[2] <= after[1] for before, after in zip(ordered, ordered[1:], strict=False))
 
 
 def bucket(column: ColumnElement[Any], windows: Sequence[LabelledSpan], kind: str) -> ColumnElement[Any]:

@@ -58,7 +58,9 @@ def _period_at(db: Database, grain: str, at: date | datetime | None) -> date:
     with db.engine.connect() as connection:
         start = connection.execute(select(PERIOD.c.start_date).where(PERIOD.c.grain == grain, condition)).scalar()
     if start is None:
-        raise KpiQueryError(f"no {grain} period containing {at or 'now'} has been computed; run kpi-agent kpis with --compute")
+        raise KpiQueryError(
+            f"no {grain} period containing {at or 'now'} has been computed; run kpi-agent kpis with --compute"
+        )
     return start if isinstance(start, date) else date.fromisoformat(str(start))
 
 
@@ -89,11 +91,18 @@ def query_kpi_values(
         select(KPI_VALUE, scope_name.label("scope_name"))
         .select_from(
             KPI_VALUE.outerjoin(
-                team_table, and_(KPI_VALUE.c.scope_kind == "team", KPI_VALUE.c.scope_id == cast(team_table.c.id, String))
+                team_table,
+                and_(KPI_VALUE.c.scope_kind == "team", KPI_VALUE.c.scope_id == cast(team_table.c.id, String)),
             ).outerjoin(owner, and_(KPI_VALUE.c.scope_kind == "rep", KPI_VALUE.c.scope_id == cast(owner.c.id, String)))
         )
         .where(KPI_VALUE.c.grain == grain, KPI_VALUE.c.period_start == start)
-        .order_by(KPI_VALUE.c.kpi, KPI_VALUE.c.scope_kind, KPI_VALUE.c.scope_id, KPI_VALUE.c.dimension, KPI_VALUE.c.dimension_value)
+        .order_by(
+            KPI_VALUE.c.kpi,
+            KPI_VALUE.c.scope_kind,
+            KPI_VALUE.c.scope_id,
+            KPI_VALUE.c.dimension,
+            KPI_VALUE.c.dimension_value,
+        )
     )
     if kpi:
         statement = statement.where(KPI_VALUE.c.kpi == kpi)
@@ -109,7 +118,9 @@ def query_kpi_values(
                 )
             )
         if rep:
-            statement = statement.where(KPI_VALUE.c.scope_kind == "rep", KPI_VALUE.c.scope_id == _rep_id(connection, rep))
+            statement = statement.where(
+                KPI_VALUE.c.scope_kind == "rep", KPI_VALUE.c.scope_id == _rep_id(connection, rep)
+            )
         rows = connection.execute(statement).mappings().all()
     return [_row(row) for row in rows]
 

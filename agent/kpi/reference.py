@@ -72,7 +72,9 @@ def _write_teams(connection: Connection, config: AgentConfig) -> dict[str, int]:
             connection.execute(update(TEAM).where(TEAM.c.id == found).values(**values))
         ids[key] = int(found)
         if team.manager:
-            connection.execute(update(TEAM).where(TEAM.c.id == found).values(manager_rep_id=rep_id(connection, team.manager)))
+            connection.execute(
+                update(TEAM).where(TEAM.c.id == found).values(manager_rep_id=rep_id(connection, team.manager))
+            )
     return ids
 
 
@@ -101,7 +103,9 @@ def _write_quotas(connection: Connection, config: AgentConfig, team_ids: dict[st
         key = (item.kpi, kind, scope_id, item.start, end)
         if key in rows:
             who = item.rep or item.team
-            raise ReferenceDataError(f"quotas[{index}]: a second {item.kpi} quota for {who} from {item.start}; keep one")
+            raise ReferenceDataError(
+                f"quotas[{index}]: a second {item.kpi} quota for {who} from {item.start}; keep one"
+            )
         rows[key] = {
             "kpi": item.kpi,
             "scope_kind": kind,

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.kpi.spec import Aggregate, AsOf, Custom, Derived, Formula, KpiDefinition, Previous, Ratio
 from agent.kpi.sources import SOURCES
+from agent.kpi.spec import Aggregate, AsOf, Custom, Derived, Formula, KpiDefinition, Previous, Ratio
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
@@ -140,7 +140,10 @@ def _winner(
         for entry in candidates:
             if entry.plugin == owner:
                 return entry
-        message = f"[plugins] kpi_owner.{key} = {owner!r}, but that plugin does not register {key!r} (registered by {', '.join(plugins)})"
+        message = (
+            f"[plugins] kpi_owner.{key} = {owner!r}, but that plugin does not register {key!r} "
+            f"(registered by {', '.join(plugins)})"
+        )
         errors.append(KpiRegistryError("duplicate" if len(candidates) > 1 else "invalid", key, plugins, message))
         return candidates[0] if len(candidates) == 1 else None
     if len(candidates) == 1:
@@ -176,7 +179,9 @@ def _with_inputs(valid: dict[str, RegisteredKpi], errors: list[KpiRegistryError]
             compute = entry.definition.compute
             missing = [name for name in compute.inputs if name not in kept] if isinstance(compute, Derived) else []
             if missing:
-                message = f"KPI {key!r} from plugin {entry.plugin!r} needs {', '.join(missing)}, which no plugin provides"
+                message = (
+                    f"KPI {key!r} from plugin {entry.plugin!r} needs {', '.join(missing)}, which no plugin provides"
+                )
                 errors.append(KpiRegistryError("invalid", key, (entry.plugin,), message))
                 del kept[key]
                 changed = True

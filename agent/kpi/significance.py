@@ -59,7 +59,9 @@ def kpi_significance(
     the stored rep-scope values."""
     settings = config.kpis
     timezone, grain, lag = config.agent.timezone, settings.grain, settings.significance_lag
-    running = period_start(grain, local_day_of(instant_of(at, timezone), timezone), config.agent.fiscal_year_start_month)
+    running = period_start(
+        grain, local_day_of(instant_of(at, timezone), timezone), config.agent.fiscal_year_start_month
+    )
     last_outcome = shift(grain, running, -1)  # the last complete period
     last = shift(grain, last_outcome, -lag)
     starts = [shift(grain, last, -back) for back in range(settings.significance_periods - 1, -1, -1)]
@@ -68,7 +70,9 @@ def kpi_significance(
     return [_judge(key, values, starts, grain, lag, settings.significance_min_pairs) for key in keys]
 
 
-def _rep_values(db: Database, grain: str, keys: Sequence[str], first: date, last: date) -> dict[tuple[str, str, date], float]:
+def _rep_values(
+    db: Database, grain: str, keys: Sequence[str], first: date, last: date
+) -> dict[tuple[str, str, date], float]:
     v = KPI_VALUE.c
     with db.engine.connect() as connection:
         rows = connection.execute(
@@ -91,7 +95,9 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _pairs(key: str, values: dict[tuple[str, str, date], float], starts: Sequence[date], grain: str, lag: int) -> tuple[list[float], list[float]]:
+def _pairs(
+    key: str, values: dict[tuple[str, str, date], float], starts: Sequence[date], grain: str, lag: int
+) -> tuple[list[float], list[float]]:
     reps = sorted({rep for (kpi, rep, _) in values if kpi == key})
     activity, outcome = [], []
     for rep in reps:
@@ -105,7 +111,14 @@ def _pairs(key: str, values: dict[tuple[str, str, date], float], starts: Sequenc
     return activity, outcome
 
 
-def _judge(key: str, values: dict[tuple[str, str, date], float], starts: Sequence[date], grain: str, lag: int, min_pairs: int) -> SignificanceRow:
+def _judge(
+    key: str,
+    values: dict[tuple[str, str, date], float],
+    starts: Sequence[date],
+    grain: str,
+    lag: int,
+    min_pairs: int,
+) -> SignificanceRow:
     from scipy.stats import spearmanr  # heavy import, only when asked
 
     activity, outcome = _pairs(key, values, starts, grain, lag)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
 from typing import Any
 
 from sqlalchemy import Column, Date, Float, Integer, MetaData, Table, delete, exists, func, insert, literal, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable, DropTable
 from sqlmodel.sql.sqltypes import UTCDateTime
-from sqlalchemy.engine import Connection
 
 from agent.kpi.sources import SNAPSHOT, rebuilt_pipeline
 
@@ -57,8 +56,14 @@ def snapshot_pipeline(connection: Connection, instant: datetime, now: datetime, 
     written, more than rebuilding the state costs).  Returns the rows written."""
     at = literal(instant, UTCDateTime())
     frm, state, where = rebuilt_pipeline(None, at)
-    values = (state.opportunity_id, state.owner_rep_id, state.stage_id, state.amount, state.probability, state.close_date)
-    fresh = select(*[value.label(name) for name, value in zip(STATE_COLUMNS, values, strict=True)]).select_from(frm).where(where)
+    values = (
+        state.opportunity_id, state.owner_rep_id, state.stage_id, state.amount, state.probability, state.close_date
+    )
+    fresh = (
+        select(*[value.label(name) for name, value in zip(STATE_COLUMNS, values, strict=True)])
+        .select_from(frm)
+        .where(where)
+    )
     stamps = {"taken_for": at, "taken_at": literal(now, UTCDateTime()), "rebuilt": literal(rebuilt)}
     stored = connection.execute(select(SNAPSHOT.c.id).where(SNAPSHOT.c.taken_for == instant).limit(1)).first()
     if stored is None:
@@ -71,9 +76,13 @@ def snapshot_pipeline(connection: Connection, instant: datetime, now: datetime, 
         same = [FRESH.c.opportunity_id == SNAPSHOT.c.opportunity_id]
         same += [FRESH.c[name].is_not_distinct_from(SNAPSHOT.c[name]) for name in STATE_COLUMNS[1:]]
         connection.execute(
-            delete(SNAPSHOT).where(SNAPSHOT.c.taken_for == instant, ~exists(select(FRESH.c.opportunity_id).where(*same)))
+            delete(SNAPSHOT).where(
+                SNAPSHOT.c.taken_for == instant, ~exists(select(FRESH.c.opportunity_id).where(*same))
+            )
         )
-        kept = select(SNAPSHOT.c.id).where(SNAPSHOT.c.taken_for == instant, SNAPSHOT.c.opportunity_id == FRESH.c.opportunity_id)
+        kept = select(SNAPSHOT.c.id).where(
+            SNAPSHOT.c.taken_for == instant, SNAPSHOT.c.opportunity_id == FRESH.c.opportunity_id
+        )
         changed = select(*[FRESH.c[name] for name in STATE_COLUMNS]).where(~exists(kept)).subquery("changed")
         return _insert_state(connection, changed, stamps)
     finally:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Integer,
     ColumnElement,
     FromClause,
+    Integer,
     Select,
     String,
     and_,
@@ -36,7 +36,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    not_,
     null,
     or_,
     select,
@@ -481,7 +480,10 @@ def _first_wins(request: SourceRequest) -> Select:
     dimension = account_dimension(account, request.dimension, "first_wins")
     columns = {"close_date": wins.c.first_close}
     return (
-        select(*_shape(func.coalesce(account.c.owner_rep_id, wins.c.deal_owner), no_id(), dimension), *_pick(request, columns))
+        select(
+            *_shape(func.coalesce(account.c.owner_rep_id, wins.c.deal_owner), no_id(), dimension),
+            *_pick(request, columns),
+        )
         .select_from(wins.join(account, account.c.id == wins.c.account_id))
         .where(account.c.is_deleted == false())
     )
@@ -535,7 +537,10 @@ def _contracts(request: SourceRequest) -> Select:
     owner = func.coalesce(account.c.owner_rep_id, contract.c.owner_rep_id)
     return (
         select(w.c.period_start, *_shape(owner, no_id(), dimension), *_pick(request, columns))
-        .select_from(w.join(contract, contract_active_on(contract, day)).outerjoin(account, account.c.id == contract.c.account_id))
+        .select_from(
+            w.join(contract, contract_active_on(contract, day))
+            .outerjoin(account, account.c.id == contract.c.account_id)
+        )
         .where(_counted_contract(contract))
     )
 
@@ -633,7 +638,9 @@ def rebuilt_pipeline(
     return frm, state, where
 
 
-def _pipeline_columns(w: FromClause, state: PipelineState, stage: FromClause, o: FromClause) -> dict[str, ColumnElement[Any]]:
+def _pipeline_columns(
+    w: FromClause, state: PipelineState, stage: FromClause, o: FromClause
+) -> dict[str, ColumnElement[Any]]:
     def close_within(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[bool]:
         return and_(state.close_date >= start, state.close_date < end)
 
@@ -733,8 +740,9 @@ def _costs(request: SourceRequest) -> Select:
     w, cost = request.windows, COST
     span = (cost.c.period_start, cost.c.period_end, w.c.start_date, w.c.end_date)
     columns = {"amount": cost.c.amount_home * overlap_share(*span), "kind": cost.c.kind}
-    return select(w.c.period_start, *_shape(no_id(), cost.c.team_id, NO_DIMENSION), *_pick(request, columns)).select_from(
-        w.join(cost, overlaps(*span))
+    return (
+        select(w.c.period_start, *_shape(no_id(), cost.c.team_id, NO_DIMENSION), *_pick(request, columns))
+        .select_from(w.join(cost, overlaps(*span)))
     )
 
 
@@ -841,7 +849,16 @@ SOURCES: dict[str, Source] = {
             "state",
             "Deals open at the instant with the stage, amount, probability and close date they had then: "
             "amount, probability, weighted, close_in_period, close_in_next_period, is_commit, stage_id.",
-            ("amount", "probability", "weighted", "close_date", "close_in_period", "close_in_next_period", "is_commit", "stage_id"),
+            (
+                "amount",
+                "probability",
+                "weighted",
+                "close_date",
+                "close_in_period",
+                "close_in_next_period",
+                "is_commit",
+                "stage_id",
+            ),
             OPPORTUNITY_DIMENSIONS,
             _pipeline,
         ),

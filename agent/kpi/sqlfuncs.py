@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Float
-from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 
 class days_between(FunctionElement[float]):  # noqa: N801 - reads like the SQL function it is

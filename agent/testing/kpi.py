@@ -159,7 +159,9 @@ class KpiDataset:
         if email is None:
             return None
         with self.db.engine.connect() as connection:
-            found = connection.execute(select(Rep.__table__.c.id).where(func.lower(Rep.__table__.c.email) == email.lower())).scalar()
+            found = connection.execute(
+                select(Rep.__table__.c.id).where(func.lower(Rep.__table__.c.email) == email.lower())
+            ).scalar()
         return int(found) if found is not None else self.rep(email)
 
     def _team_id(self, key: str | None) -> int | None:
@@ -177,7 +179,11 @@ class KpiDataset:
 
     def rep(self, email: str, *, team: str | None = None, active: bool = True, name: str | None = None) -> int:
         return self._insert(
-            Rep.__table__, email=email.lower(), name=name or email.split("@")[0], active=active, team_id=self._team_id(team)
+            Rep.__table__,
+            email=email.lower(),
+            name=name or email.split("@")[0],
+            active=active,
+            team_id=self._team_id(team),
         )
 
     def move_rep(self, email: str, team: str | None) -> None:
@@ -229,7 +235,14 @@ class KpiDataset:
         )
 
     def quota(
-        self, amount: float, start: DateLike, end: DateLike, *, rep: str | None = None, team: str | None = None, kpi: str = "revenue"
+        self,
+        amount: float,
+        start: DateLike,
+        end: DateLike,
+        *,
+        rep: str | None = None,
+        team: str | None = None,
+        kpi: str = "revenue",
     ) -> int:
         """A quota for ``[start, end)``, of a rep (email) or a team (key)."""
         kind, scope_id = ("rep", self._rep_id(rep)) if rep else ("team", self._team_id(team))
@@ -372,7 +385,12 @@ class KpiDataset:
         )
 
     def contact(
-        self, *, owner: str | None = None, account: int | None = None, mql: InstantLike | None = None, sql: InstantLike | None = None
+        self,
+        *,
+        owner: str | None = None,
+        account: int | None = None,
+        mql: InstantLike | None = None,
+        sql: InstantLike | None = None,
     ) -> int:
         return self._insert(
             Contact.__table__,
@@ -467,7 +485,9 @@ def kpi_rows(db: Database, key: str, period: DateLike, *, grain: str = "month") 
     table = KpiValue.__table__
     with db.engine.connect() as connection:
         rows = connection.execute(
-            select(table).where(table.c.kpi == key, table.c.grain == grain, table.c.period_start == period_start_of(period))
+            select(table).where(
+                table.c.kpi == key, table.c.grain == grain, table.c.period_start == period_start_of(period)
+            )
         ).mappings()
         return [dict(row) for row in rows]
 
@@ -498,7 +518,8 @@ def assert_kpi(
     match = [
         row
         for row in rows
-        if (row["scope_kind"], row["scope_id"], row["dimension"], row["dimension_value"]) == (kind, scope_id, dimension, dimension_value)
+        if (row["scope_kind"], row["scope_id"], row["dimension"], row["dimension_value"])
+        == (kind, scope_id, dimension, dimension_value)
     ]
     where = f"{key} {period_start_of(period)} {scope}" + (f" {dimension}={dimension_value}" if dimension else "")
     if not match:

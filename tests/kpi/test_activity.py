@@ -26,10 +26,16 @@ def _activities(data: KpiDataset) -> None:
     data.activity("email", owner=ANA, at="2024-01-07 12:00", direction="inbound")
     data.activity("meeting", owner=ANA, at="2024-01-10 10:00", created="2024-01-08 10:00", direction="none")
     data.activity("meeting", owner=ANA, at="2024-01-11 10:00", created="2024-01-08 11:00", direction="none")
-    data.activity("meeting", owner=ANA, at="2024-01-12 10:00", created="2024-01-08 12:00", status="cancelled", direction="none")
-    data.activity("meeting", owner=ANA, at="2024-01-13 10:00", created="2024-01-08 13:00", status="no_show", direction="none")
+    data.activity(
+        "meeting", owner=ANA, at="2024-01-12 10:00", created="2024-01-08 12:00", status="cancelled", direction="none"
+    )
+    data.activity(
+        "meeting", owner=ANA, at="2024-01-13 10:00", created="2024-01-08 13:00", status="no_show", direction="none"
+    )
     data.activity("demo", owner=ANA, at="2024-01-14 10:00", created="2024-01-09 10:00", direction="none")
-    data.activity("meeting", owner=ANA, at="2024-02-20 10:00", created="2024-02-10 10:00", status="scheduled", direction="none")
+    data.activity(
+        "meeting", owner=ANA, at="2024-02-20 10:00", created="2024-02-10 10:00", status="scheduled", direction="none"
+    )
     data.activity("proposal", owner=ANA, at="2024-01-15 10:00", direction="none")
     data.activity("call", owner=BEN, at="2024-01-03 10:00")
     data.activity("call", owner=BEN, at="2024-01-04 10:00")
@@ -39,9 +45,13 @@ def _lead_responses(data: KpiDataset) -> None:
     first = data.lead(owner=DORA, created="2024-01-10 09:00")
     data.activity("call", owner=DORA, at="2024-01-10 09:03", lead=first)
     contact = data.contact(owner=DORA)
-    second = data.lead(owner=DORA, created="2024-01-11 09:00", converted_contact=contact, converted_at="2024-01-11 09:10")
+    second = data.lead(
+        owner=DORA, created="2024-01-11 09:00", converted_contact=contact, converted_at="2024-01-11 09:10"
+    )
     data.activity("email", owner=DORA, at="2024-01-11 09:01", lead=second, direction="inbound")
-    data.activity("meeting", owner=DORA, at="2024-01-18 09:00", created="2024-01-11 09:20", contact=contact, direction="none")
+    data.activity(
+        "meeting", owner=DORA, at="2024-01-18 09:00", created="2024-01-11 09:20", contact=contact, direction="none"
+    )
     third = data.lead(owner=DORA, created="2024-01-12 09:00")
     data.activity("call", owner=ELI, at="2024-01-12 09:02", lead=third)
     deal = data.deal(owner=ELI, created="2024-01-12 10:30")

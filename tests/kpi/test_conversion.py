@@ -33,10 +33,14 @@ def _worked_examples(data: KpiDataset) -> None:
         for _ in range(50):
             data.deal(owner=email("ana"), created="2024-01-02 10:00", close="2024-01-26", status="lost")
         for _ in range(30):
-            data.deal(owner=email("ben"), created="2024-01-02 10:00", close="2024-01-25", status="won", deal_type="upsell")
+            data.deal(
+                owner=email("ben"), created="2024-01-02 10:00", close="2024-01-25", status="won", deal_type="upsell"
+            )
         for _ in range(150):
             data.activity("proposal", owner=email("ben"), at="2024-01-15 10:00", direction="none")
-    data.deal(owner=email("carl"), amount=100_000, created="2024-01-05 10:00", close="2024-03-15", stage="Qualification")
+    data.deal(
+        owner=email("carl"), amount=100_000, created="2024-01-05 10:00", close="2024-03-15", stage="Qualification"
+    )
     data.deal(owner=email("dana"), amount=200_000, created="2024-01-06 10:00", close="2024-02-10", stage="Proposal")
     data.deal(owner=email("dana"), amount=100_000, created="2024-01-06 10:00", close="2024-02-20", stage="Negotiation")
     data.quota(100_000, "2024-02-01", "2024-03-01", rep=email("dana"))
@@ -54,16 +58,28 @@ def _cohorts_and_leads(data: KpiDataset) -> None:
     converted_deal = data.deal(owner=email("frank"), created="2024-01-20 10:00", close="2024-04-01")
     for day in ("05", "06", "07", "08"):
         data.lead(owner=email("frank"), created=f"2024-01-{day} 10:00")
-    data.lead(owner=email("frank"), created="2023-12-20 10:00", converted_at="2024-01-20 10:00", converted_deal=converted_deal)
-    data.lead(owner=email("frank"), created="2023-12-21 10:00", converted_at="2024-02-03 10:00", converted_deal=converted_deal)
+    data.lead(
+        owner=email("frank"), created="2023-12-20 10:00", converted_at="2024-01-20 10:00", converted_deal=converted_deal
+    )
+    data.lead(
+        owner=email("frank"), created="2023-12-21 10:00", converted_at="2024-02-03 10:00", converted_deal=converted_deal
+    )
     contact = data.contact(owner=email("frank"), mql="2024-01-10 10:00", sql="2024-01-12 10:00")
-    data.lead(owner=email("frank"), created="2023-12-01 10:00", mql="2024-01-10 10:00", sql="2024-01-12 10:00", converted_contact=contact)
+    data.lead(
+        owner=email("frank"),
+        created="2023-12-01 10:00",
+        mql="2024-01-10 10:00",
+        sql="2024-01-12 10:00",
+        converted_contact=contact,
+    )
     data.lead(owner=email("frank"), created="2023-12-01 10:00", mql="2024-01-11 10:00")
     data.contact(owner=email("frank"), mql="2024-01-15 10:00", sql="2024-02-01 10:00")
 
 
 def _histories(data: KpiDataset) -> None:
-    lost = data.deal(owner=email("gina"), created="2023-12-01 10:00", close="2024-01-10", status="lost", closed_at="2024-01-10 15:00")
+    lost = data.deal(
+        owner=email("gina"), created="2023-12-01 10:00", close="2024-01-10", status="lost", closed_at="2024-01-10 15:00"
+    )
     data.stage_change(lost, "Prospecting", "2023-12-01 10:00")
     data.stage_change(lost, "Qualification", "2023-12-20 10:00")
     data.stage_change(lost, "Closed Lost", "2024-01-10 15:00")
@@ -72,10 +88,19 @@ def _histories(data: KpiDataset) -> None:
     data.stage_change(stuck, "Qualification", "2024-01-02 09:00")
     idle = data.deal(owner=email("gina"), created="2023-11-20 10:00", stage="Prospecting")
     data.stage_change(idle, "Prospecting", "2023-11-20 10:00")
-    moved = data.deal(owner=email("harold"), amount=50_000, created="2024-01-03 10:00", close="2024-02-28", stage="Negotiation")
+    moved = data.deal(
+        owner=email("harold"), amount=50_000, created="2024-01-03 10:00", close="2024-02-28", stage="Negotiation"
+    )
     data.stage_change(moved, "Prospecting", "2024-01-03 10:00", amount=40_000)
     data.stage_change(moved, "Negotiation", "2024-02-05 10:00", amount=50_000)
-    won = data.deal(owner=email("ivan"), amount=10_000, created="2023-12-10 10:00", close="2024-01-20", status="won", closed_at="2024-01-20 12:00")
+    won = data.deal(
+        owner=email("ivan"),
+        amount=10_000,
+        created="2023-12-10 10:00",
+        close="2024-01-20",
+        status="won",
+        closed_at="2024-01-20 12:00",
+    )
     data.stage_change(won, "Negotiation", "2023-12-10 10:00")
     data.stage_change(won, "Closed Won", "2024-01-20 12:00")
 
@@ -138,11 +163,23 @@ def test_stage_leakage_counts_lost_and_stale_deals_per_stage(conversion_db: Data
     gina = "rep:gina@example.com"
     # January, Qualification: the lost deal (left it on 10 Jan) and the stuck one (entered 2 Jan) were in it;
     # only the lost one leaked → 1 ÷ 2
-    assert_kpi(db, "stage_leakage", JAN, gina, 50, numerator=1, denominator=2, dimension="stage", dimension_value="Qualification")
+    assert_kpi(
+        db, "stage_leakage", JAN, gina,
+        50, numerator=1, denominator=2,
+        dimension="stage", dimension_value="Qualification",
+    )
     # January, Prospecting: the stuck deal (until 2 Jan) and the idle one (stale since 20 Dec, counted then) → 0 ÷ 2
-    assert_kpi(db, "stage_leakage", JAN, gina, 0, numerator=0, denominator=2, dimension="stage", dimension_value="Prospecting")
+    assert_kpi(
+        db, "stage_leakage", JAN, gina,
+        0, numerator=0, denominator=2,
+        dimension="stage", dimension_value="Prospecting",
+    )
     # February: the stuck deal crosses 30 days in Qualification on 1 Feb 09:00 → 1 ÷ 1
-    assert_kpi(db, "stage_leakage", FEB, gina, 100, numerator=1, denominator=1, dimension="stage", dimension_value="Qualification")
+    assert_kpi(
+        db, "stage_leakage", FEB, gina,
+        100, numerator=1, denominator=1,
+        dimension="stage", dimension_value="Qualification",
+    )
 
 
 def test_pipeline_rebuilt_from_stage_history_and_forecasts(conversion_db: Database) -> None:

@@ -82,7 +82,11 @@ def test_costs_by_org_and_by_team_where_given(customer_db: Database) -> None:
     # January costs: sales 1,000 + south's marketing 500 + a third-ish of the quarter's 910 (31 ÷ 91 → 310)
     assert_kpi(db, "cac", JAN, "org", 1810, numerator=1810, denominator=1)
     assert_kpi(db, "cac", JAN, "team:south", 500, numerator=500, denominator=1)
-    assert not [row for row in kpi_rows(db, "cac", JAN) if row["scope_kind"] == "team" and row["scope_id"] != _team_id(db, "south")]
+    assert not [
+        row
+        for row in kpi_rows(db, "cac", JAN)
+        if row["scope_kind"] == "team" and row["scope_id"] != _team_id(db, "south")
+    ]
     # sales costs 1,000 ÷ revenue 300 + 200 + 100 = 600
     assert_kpi(db, "sales_cost_ratio", JAN, "org", 1000 / 600 * 100, numerator=1000, denominator=600)
     # February: only the quarter's marketing, 29 of 91 days → 290, for 1 new customer (A2)

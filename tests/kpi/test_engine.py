@@ -19,7 +19,14 @@ JAN, FEB = "2024-01", "2024-02"
 
 
 def _definition(key: str, compute: object) -> KpiDefinition:
-    return KpiDefinition(key=key, title=key, unit=Unit.COUNT, direction=Direction.UP, description="test", compute=compute)  # type: ignore[arg-type]
+    return KpiDefinition(
+        key=key,
+        title=key,
+        unit=Unit.COUNT,
+        direction=Direction.UP,
+        description="test",
+        compute=compute,  # type: ignore[arg-type]
+    )
 
 
 class _Plugin:
@@ -47,7 +54,9 @@ def test_a_broken_kpi_fails_alone_and_is_recorded(db: Database) -> None:
     data.deal(owner="ana@example.com", amount=100, close="2024-01-10", status="won")
     broken = _Plugin(
         # fails while its batch (opportunities by close date, with revenue's) is built: the batch is retried
-        _definition("bad_filter", Aggregate("opportunities", "amount", (Condition("amount", "in", 5),), at="close_date")),
+        _definition(
+            "bad_filter", Aggregate("opportunities", "amount", (Condition("amount", "in", 5),), at="close_date")
+        ),
         _definition("bad_sql", Custom("broken", _broken_select)),
         _definition("good_count", Aggregate("opportunities", None, (eq("is_won", True),), at="close_date")),
     )
@@ -60,7 +69,9 @@ def test_a_broken_kpi_fails_alone_and_is_recorded(db: Database) -> None:
     assert [(row["scope_kind"], row["status"]) for row in failed] == [("org", "failed")]
     assert "no_such" in failed[0]["error"]
     with db.engine.connect() as connection:
-        run = connection.execute(select(KpiRun.__table__).where(KpiRun.__table__.c.id == result.run_id)).mappings().one()
+        run = connection.execute(
+            select(KpiRun.__table__).where(KpiRun.__table__.c.id == result.run_id)
+        ).mappings().one()
     assert run["status"] == "partial" and set(json.loads(run["failed_kpis"])) == {"bad_filter", "bad_sql"}
 
 
@@ -97,7 +108,9 @@ def test_only_recent_periods_are_recomputed_unless_asked(db: Database) -> None:
     run_kpis(db, config, at="2024-02-10")
     assert_kpi(db, "revenue", "2023-11", "org", 100)
     with db.write_connection() as connection:
-        connection.execute(update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=150))
+        connection.execute(
+            update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=150)
+        )
     result = run_kpis(db, config, at="2024-02-11")
     assert result.periods == (datetime(2024, 1, 1).date(), datetime(2024, 2, 1).date())  # January and February only
     assert_kpi(db, "revenue", "2023-11", "org", 100)  # November stays as stored
@@ -123,7 +136,9 @@ def test_a_live_pipeline_snapshot_keeps_what_the_crm_forgets(db: Database) -> No
     assert_kpi(db, "pipeline_value", JAN, "org", 1000)
     # The amount changes later with no stage history entry: January's end must not move.
     with db.write_connection() as connection:
-        connection.execute(update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=5000))
+        connection.execute(
+            update(Opportunity.__table__).where(Opportunity.__table__.c.id == deal).values(amount_home=5000)
+        )
     run_kpis(db, config, at="2024-02-20")
     assert_kpi(db, "pipeline_value", JAN, "org", 1000)
     assert_kpi(db, "pipeline_value", FEB, "org", 5000)  # February's end is still ahead: the live state
@@ -147,7 +162,9 @@ def test_other_grains(db: Database, grain: str, start: str) -> None:
     data = KpiDataset(db)
     data.deal(amount=10, close="2024-01-10", status="won")
     data.deal(amount=20, close="2024-03-10", status="won")
-    run_kpis(db, kpi_config(kpis={"history_periods": 1}), at="2024-01-14" if grain == "week" else "2024-03-31", grain=grain)
+    run_kpis(
+        db, kpi_config(kpis={"history_periods": 1}), at="2024-01-14" if grain == "week" else "2024-03-31", grain=grain
+    )
     assert_kpi(db, "revenue", start, "org", 30 if grain == "quarter" else 10, grain=grain)
 
 
@@ -250,7 +267,9 @@ def test_snapshots_are_kept_when_a_kpi_may_read_them(db: Database) -> None:
     data.deal(amount=100, created="2023-12-05 10:00", close="2024-06-01", stage="Proposal")
     config, host = kpi_config(kpis={"history_periods": 2}), kpi_host()
     events_only = collect_kpis(host, config)
-    events_only.definitions = {key: entry for key, entry in events_only.definitions.items() if key in ("revenue", "calls")}
+    events_only.definitions = {
+        key: entry for key, entry in events_only.definitions.items() if key in ("revenue", "calls")
+    }
     result = compute_kpis(db, config, host, at=datetime(2024, 2, 20, tzinfo=UTC), registry=events_only)
     assert result.snapshots_taken == 0
     with db.engine.connect() as connection:

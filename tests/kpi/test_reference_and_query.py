@@ -24,7 +24,10 @@ def _config(**extra: object) -> object:
         "Asia/Jakarta",
         kpis={"history_periods": 2},
         teams=TEAMS,
-        quotas=[{"rep": "ana@example.com", "start": "2024-01-01", "amount": 100}, {"team": "south", "grain": "quarter", "start": "2024-01-01", "amount": 300}],
+        quotas=[
+            {"rep": "ana@example.com", "start": "2024-01-01", "amount": 100},
+            {"team": "south", "grain": "quarter", "start": "2024-01-01", "amount": 300},
+        ],
         costs=[{"kind": "sales", "start": "2024-01-01", "amount": 50, "team": "south"}],
         **extra,
     )
@@ -34,11 +37,18 @@ def test_reference_data_is_written_and_rewritten(db: Database) -> None:
     counts = load_reference_data(db, _config())
     assert (counts.teams, counts.reps_assigned, counts.quotas, counts.costs) == (2, 3, 2, 1)
     load_reference_data(db, _config())  # idempotent
-    moved = {**TEAMS, "south": {**TEAMS["south"], "members": ["cy@example.com", "ben@example.com"]}, "north": {**TEAMS["north"], "members": ["ana@example.com"]}}
+    moved = {
+        **TEAMS,
+        "south": {**TEAMS["south"], "members": ["cy@example.com", "ben@example.com"]},
+        "north": {**TEAMS["north"], "members": ["ana@example.com"]},
+    }
     load_reference_data(db, kpi_config(teams=moved))
     with db.engine.connect() as connection:
         teams = dict(connection.execute(select(Team.__table__.c.id, Team.__table__.c.source_id)).all())
-        members = {email: teams.get(team) for email, team in connection.execute(select(Rep.__table__.c.email, Rep.__table__.c.team_id))}
+        members = {
+            email: teams.get(team)
+            for email, team in connection.execute(select(Rep.__table__.c.email, Rep.__table__.c.team_id))
+        }
         quotas = connection.execute(select(Quota.__table__)).all()
         costs = connection.execute(select(Cost.__table__)).all()
     assert members == {"ana@example.com": "north", "ben@example.com": "south", "cy@example.com": "south"}

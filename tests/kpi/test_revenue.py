@@ -27,10 +27,21 @@ def revenue_db(db: Database) -> Database:
     data.move_rep("ben@example.com", "north")
     eu = data.account("Acme", region="EU")
     apac = data.account("Batik", region="APAC")
-    big = data.deal(owner="ana@example.com", amount=100, close="2024-01-31", status="won", account=eu, lead_source="web")
+    big = data.deal(
+        owner="ana@example.com", amount=100, close="2024-01-31", status="won", account=eu, lead_source="web"
+    )
     data.deal(owner="ana@example.com", amount=300, close="2024-01-10", status="won", deal_type="upsell")
     data.deal(owner="ben@example.com", amount=200, close="2024-01-15", status="won")
-    data.deal(owner="cy@example.com", amount=100, currency="EUR", amount_home=110, close="2024-01-20", status="won", deal_type="cross_sell", account=apac)
+    data.deal(
+        owner="cy@example.com",
+        amount=100,
+        currency="EUR",
+        amount_home=110,
+        close="2024-01-20",
+        status="won",
+        deal_type="cross_sell",
+        account=apac,
+    )
     data.deal(owner=None, amount=50, close="2024-01-05", status="won")
     data.deal(owner="ana@example.com", amount=80, close="2024-01-12", status="lost")
     data.deal(owner="cy@example.com", amount=999, close="2024-02-01", status="won", deal_type="renewal")
@@ -114,7 +125,11 @@ def test_line_item_kpis(revenue_db: Database) -> None:
 
 def test_location_and_deal_type_shares(revenue_db: Database) -> None:
     db = revenue_db
-    assert_kpi(db, "sales_by_location", JAN, "org", 100 / 760 * 100, numerator=100, denominator=760, dimension="region", dimension_value="EU")
+    assert_kpi(
+        db, "sales_by_location", JAN, "org",
+        100 / 760 * 100, numerator=100, denominator=760,
+        dimension="region", dimension_value="EU",
+    )
     assert_kpi(db, "sales_by_location", JAN, "org", 110 / 760 * 100, dimension="region", dimension_value="APAC")
     assert_kpi(db, "upsell_rate", JAN, "org", 300 / 760 * 100, numerator=300, denominator=760)
     assert_kpi(db, "cross_sell_rate", JAN, "org", 110 / 760 * 100)

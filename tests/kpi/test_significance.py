@@ -15,8 +15,8 @@ from agent.testing.kpi import kpi_config
 
 def _store(db: Database, values: dict[tuple[str, int, date], float]) -> None:
     rows = [
-        {"kpi": kpi, "grain": "month", "period_start": start, "period_end": shift("month", start, 1), "scope_kind": "rep",
-         "scope_id": str(rep), "value": value, "computed_at": datetime(2024, 1, 1, tzinfo=UTC)}
+        {"kpi": kpi, "grain": "month", "period_start": start, "period_end": shift("month", start, 1),
+         "scope_kind": "rep", "scope_id": str(rep), "value": value, "computed_at": datetime(2024, 1, 1, tzinfo=UTC)}
         for (kpi, rep, start), value in values.items()
     ]
     with db.write_connection() as connection:
@@ -43,4 +43,7 @@ def test_calls_that_lead_wins_by_a_period_are_significant_and_noise_is_not(db: D
     assert rows["calls"].pairs == 36 and rows["calls"].verdict == "significant" and rows["calls"].rho > 0.5
     assert rows["emails"].verdict == "not significant"
     few = kpi_config(kpis={"significance_periods": 12, "significance_min_pairs": 40})
-    assert {row.kpi: row.verdict for row in kpi_significance(db, few, at=date(2024, 3, 10))}["calls"] == "insufficient data"
+    assert (
+        {row.kpi: row.verdict for row in kpi_significance(db, few, at=date(2024, 3, 10))}["calls"]
+        == "insufficient data"
+    )

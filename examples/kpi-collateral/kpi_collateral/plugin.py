@@ -38,7 +38,13 @@ def _read(path: Path) -> Iterator[tuple[int, date, str, float, float]]:
     with path.open(newline="", encoding="utf-8") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                yield line, date.fromisoformat(row["date"]), row["rep_email"].strip().lower(), float(row["deals"]), float(row["with_collateral"])
+                yield (
+                    line,
+                    date.fromisoformat(row["date"]),
+                    row["rep_email"].strip().lower(),
+                    float(row["deals"]),
+                    float(row["with_collateral"]),
+                )
             except (KeyError, ValueError) as error:
                 msg = f"{path}:{line}: {error}; columns are date,rep_email,deals,with_collateral"
                 raise CollateralDataError(msg) from None
@@ -56,7 +62,9 @@ def collateral_rows(ctx: KpiContext) -> list[dict[str, Any]]:
     for _, day, email, deals, used in _read(path):
         period = next((p for p in ctx.periods if p.start_date <= day < p.end_date), None)
         if period is not None:
-            rows.append({"period_start": period.start_date, "rep_id": reps.get(email), "deals": deals, "with_collateral": used})
+            rows.append(
+                {"period_start": period.start_date, "rep_id": reps.get(email), "deals": deals, "with_collateral": used}
+            )
     return rows
 
 

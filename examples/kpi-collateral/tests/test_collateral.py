@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpi_collateral import plugin
+
 from agent.db import create_database
 from agent.testing.kpi import KpiDataset, assert_kpi, kpi_config, kpi_host, run_kpis
-from kpi_collateral import plugin
 
 
 def test_collateral_usage_rate_rolls_reps_up(tmp_path: Path) -> None:
