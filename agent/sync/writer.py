@@ -191,6 +191,11 @@ class CacheWriter:
             # SQLite's default page cache is 2 MB: a load into tables of millions of rows with several indexes
             # each would then re-read index pages for nearly every insert.  64 MB while a page is written.
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        elif self.dialect == "postgresql":
+            # The page's transaction need not wait for its WAL to reach the disk: a database crash can lose
+            # only the last pages committed, rows and cursor together, and the next run reads them again.
+            # SQLite's WAL with synchronous=NORMAL makes the same trade.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         counts = PageCounts()
         grouped = self._group(page.records)
         for table_name in sorted(grouped, key=_table_rank):
