@@ -239,9 +239,12 @@ def world_for(size: int, workdir: Path, seed: int) -> Path:
     path = workdir / f"world-{size}-{seed}.sqlite"
     if not path.exists():
         started = time.perf_counter()
+        partial = path.with_suffix(".partial")  # renamed when complete: an interrupted run leaves no half world
+        partial.unlink(missing_ok=True)
         code = ("from pathlib import Path; from connectors.sandbox.world.generate import generate_world; "
-                f"generate_world(Path({str(path)!r}), seed={seed}, size={size})")
+                f"generate_world(Path({str(partial)!r}), seed={seed}, size={size})")
         subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        partial.rename(path)
         print(f"  generated a world of {size:,} deals in {time.perf_counter() - started:.0f} s", flush=True)
     return path
 
@@ -273,30 +276,43 @@ print(changed)
 def bench_size(size: int, crm: str, databases: list[str], workdir: Path, seed: int) -> dict[str, Any]:
     print(f"{crm} size {size:,}", flush=True)
     source = world_for(size, workdir, seed)
-    world_path = workdir / f"serving-{crm}-{size}.sqlite"  # a copy: the incremental part changes it
-    shutil.copyfile(source, world_path)
     results: dict[str, Any] = {"crm": crm, "size": size}
+    results["baseline"] = served(source, workdir, crm, lambda connection: run_worker("baseline", crm, connection))
+    print(f"  baseline: {_line(results['baseline'])}", flush=True)
+    for kind in databases:
+        results.update(served(source, workdir, crm, lambda connection, kind=kind: first_and_incremental(
+            kind, crm, connection, workdir, seed, size)))
+    return results
+
+
+def served(source: Path, workdir: Path, crm: str, measure: Any) -> Any:
+    """``measure(connection)`` against a fresh copy of the world: each database's first load meets the world
+    as generated, not one that an earlier database's incremental part changed (whose changes would then
+    fall in this load's overlap window and be read again by its incremental run)."""
+    world_path = workdir / f"serving-{crm}.sqlite"
+    shutil.copyfile(source, world_path)
     sandbox, connection = start_sandbox(world_path, crm)
     try:
-        results["baseline"] = run_worker("baseline", crm, connection)
-        print(f"  baseline: {_line(results['baseline'])}", flush=True)
-        for kind in databases:
-            url, drop = fresh_database(kind, workdir, f"{crm}-{size}")
-            try:
-                first = run_worker("sync", crm, connection, url)
-                print(f"  {kind} first load: {_line(first)}", flush=True)
-                results[f"{kind}_first"] = first
-                results[f"{kind}_changed"] = change_one_percent(world_path, seed + len(results))
-                incremental = run_worker("sync", crm, connection, url)
-                print(f"  {kind} incremental after 1 %: {_line(incremental)}", flush=True)
-                results[f"{kind}_incremental"] = incremental
-            finally:
-                drop()
+        return measure(connection)
     finally:
         if sandbox.stdin:
             sandbox.stdin.close()
         sandbox.wait()
-    return results
+        world_path.unlink(missing_ok=True)
+
+
+def first_and_incremental(kind: str, crm: str, connection: dict[str, Any], workdir: Path, seed: int,
+                          size: int) -> dict[str, Any]:
+    url, drop = fresh_database(kind, workdir, f"{crm}-{size}")
+    try:
+        first = run_worker("sync", crm, connection, url)
+        print(f"  {kind} first load: {_line(first)}", flush=True)
+        changed = change_one_percent(workdir / f"serving-{crm}.sqlite", seed + 1)
+        incremental = run_worker("sync", crm, connection, url)
+        print(f"  {kind} incremental after 1 % ({changed:,} records changed): {_line(incremental)}", flush=True)
+        return {f"{kind}_first": first, f"{kind}_changed": changed, f"{kind}_incremental": incremental}
+    finally:
+        drop()
 
 
 def _line(result: dict[str, Any]) -> str:
