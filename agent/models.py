@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_NAMING = {
@@ -611,3 +611,62 @@ class Setting(SQLModel, table=True):
     __tablename__ = "setting"
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+# References the sync could not resolve when it wrote a row (its parent came later in the run, or has not
+# come at all): (table, key column, the CRM id it is resolved from).  The sync's end-of-run pass finds such
+# rows through these partial indexes, which hold only them, instead of scanning every row of a table of
+# millions once per run (agent/sync/writer.py resolve_dangling; its REFERENCES must list the same triples).
+UNRESOLVED_REFERENCES: tuple[tuple[str, str, str], ...] = (
+    ("stage", "pipeline_id", "pipeline_source_id"),
+    ("account", "owner_rep_id", "owner_source_id"),
+    ("contact", "account_id", "account_source_id"),
+    ("contact", "owner_rep_id", "owner_source_id"),
+    ("lead", "owner_rep_id", "owner_source_id"),
+    ("lead", "converted_contact_id", "converted_contact_source_id"),
+    ("lead", "converted_opportunity_id", "converted_opportunity_source_id"),
+    ("opportunity", "account_id", "account_source_id"),
+    ("opportunity", "owner_rep_id", "owner_source_id"),
+    ("opportunity", "pipeline_id", "pipeline_source_id"),
+    ("opportunity", "stage_id", "stage_source_id"),
+    ("line_item", "opportunity_id", "opportunity_source_id"),
+    ("line_item", "product_id", "product_source_id"),
+    ("stage_history", "opportunity_id", "opportunity_source_id"),
+    ("stage_history", "stage_id", "stage_source_id"),
+    ("activity", "owner_rep_id", "owner_source_id"),
+    ("activity", "lead_id", "lead_source_id"),
+    ("activity", "contact_id", "contact_source_id"),
+    ("activity", "opportunity_id", "opportunity_source_id"),
+    ("activity", "account_id", "account_source_id"),
+    ("contract", "account_id", "account_source_id"),
+    ("contract", "opportunity_id", "opportunity_source_id"),
+)
+
+
+def unresolved_index_name(table: str, id_column: str) -> str:
+    return f"ix_{table}_{id_column}_unresolved"
+
+
+def unresolved_condition(id_column: str, source_column: str) -> str:
+    return f"{id_column} IS NULL AND {source_column} IS NOT NULL"
+
+
+# Rows marked deleted in the CRM, which the end-of-run purge removes: found through an index that holds
+# only them, so a run with nothing to purge does not scan every table.
+DELETED_MARK = "is_deleted = TRUE"
+MARKED_DELETED_TABLES: tuple[str, ...] = tuple(
+    name for name, table in SQLModel.metadata.tables.items() if "is_deleted" in table.columns)
+
+
+def marked_deleted_index_name(table: str) -> str:
+    return f"ix_{table}_marked_deleted"
+
+
+for _table in MARKED_DELETED_TABLES:
+    Index(marked_deleted_index_name(_table), SQLModel.metadata.tables[_table].c.connection,
+          sqlite_where=text(DELETED_MARK), postgresql_where=text(DELETED_MARK))
+
+for _table, _id_column, _source_column in UNRESOLVED_REFERENCES:
+    _condition = text(unresolved_condition(_id_column, _source_column))
+    Index(unresolved_index_name(_table, _id_column), SQLModel.metadata.tables[_table].c.connection,
+          sqlite_where=_condition, postgresql_where=_condition)

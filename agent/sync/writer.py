@@ -38,8 +38,12 @@ from sqlalchemy import Column, Table, bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import agent.models  # noqa: F401  (registers the cache tables on SQLModel.metadata)
 from agent.config import TeamConfig
+from agent.models import (  # (importing agent.models registers the cache tables)
+    DELETED_MARK,
+    MARKED_DELETED_TABLES,
+    unresolved_condition,
+)
 from agent.sync.connector import Page
 from agent.sync.records import RECORD_TABLES, CrmRecord, QuarantinedItem, UserRecord
 
@@ -379,12 +383,13 @@ class CacheWriter:
 
     def resolve_dangling(self, conn: Connection) -> None:
         """Resolve keys whose parent arrived after the row (a deal's account created mid-run, a lead's
-        opportunity synced after the lead): once per run, only rows still unresolved."""
+        opportunity synced after the lead): once per run, only rows still unresolved, found through their
+        partial index (``agent.models.UNRESOLVED_REFERENCES``: the WHERE below is its condition)."""
         for table_name, references in REFERENCES.items():
             for ref in references:
                 conn.execute(text(
                     f"UPDATE {table_name} SET {ref.id_column} = {_lookup(table_name, ref)} "
-                    f"WHERE connection = :connection AND {ref.id_column} IS NULL AND {ref.source_column} IS NOT NULL"
+                    f"WHERE connection = :connection AND {unresolved_condition(ref.id_column, ref.source_column)}"
                 ), {"connection": self.settings.connection})
 
     def _page_sql(self, statement: str, table_name: str, extra: str = "") -> Any:
@@ -675,11 +680,15 @@ class CacheWriter:
     def purge_deleted(self, conn: Connection, table_names: Iterable[str]) -> int:
         """Delete the rows marked deleted, so what the CRM deleted or erased is not kept forever."""
         purged = 0
+        params = {"connection": self.settings.connection}
         for table_name in table_names:
-            if "is_deleted" not in cache_table(table_name).columns:
+            if table_name not in MARKED_DELETED_TABLES:
                 continue
-            doomed = f"SELECT d.id FROM {table_name} d WHERE d.connection = :connection AND d.is_deleted = TRUE"
-            purged += self._remove(conn, table_name, doomed, {"connection": self.settings.connection})
+            # found through the index of marked rows (agent.models: its condition is DELETED_MARK)
+            doomed = f"SELECT d.id FROM {table_name} d WHERE d.connection = :connection AND d.{DELETED_MARK}"
+            if conn.execute(text(f"{doomed} LIMIT 1"), params).first() is None:
+                continue  # the usual run: nothing deleted since the last, and no child table to scan for it
+            purged += self._remove(conn, table_name, doomed, params)
         return purged
 
     def _remove(self, conn: Connection, table_name: str, doomed: str, params: Mapping[str, Any], *,
