@@ -370,15 +370,17 @@ class CacheWriter:
                          written: int) -> None:
         """ANALYZE what a big load just filled.  Fresh tables have no statistics until autovacuum comes
         round, and with none PostgreSQL plans the page's join as if every table were tiny (nested loops over
-        sequential scans: 24 s instead of 1 s for 47,000 activities).  Parents are analysed the first time a
-        table points at them in this run, the table itself each time its rows written grow tenfold."""
+        sequential scans: 24 s instead of 1 s for 47,000 activities).  Parents are considered the first time a
+        table points at them in this run, the table itself each time its rows written grow tenfold; each is
+        analysed only if its statistics are missing or stale (``_statistics_current``)."""
         before = self._written.get(table_name, 0)
         self._written[table_name] = before + written
         stale = {ref.parent for ref in references} - self._analyzed
         if _order_of_magnitude(before + written) > _order_of_magnitude(before):
             stale.add(table_name)
         for name in sorted(stale):
-            conn.exec_driver_sql(f"ANALYZE {name}")
+            if not _statistics_current(conn, name):
+                conn.exec_driver_sql(f"ANALYZE {name}")
             self._analyzed.add(name)
 
     def resolve_dangling(self, conn: Connection) -> None:
@@ -819,6 +821,17 @@ def _add_months(day: date, months: int) -> date:
     year, month = day.year + month_index // 12, month_index % 12 + 1
     following = date(year + (month == 12), month % 12 + 1, 1)
     return date(year, month, min(day.day, (following - timedelta(days=1)).day))
+
+
+def _statistics_current(conn: Connection, table_name: str) -> bool:
+    """Whether PostgreSQL's statistics of ``table_name`` still describe it: analysed once, and changed since
+    by no more than autovacuum's own threshold for analysing again (50 rows + 10%).  An incremental run then
+    analyses nothing, where it used to analyse every parent table it wrote children of (seconds at 1M deals)."""
+    current = conn.exec_driver_sql(
+        "SELECT (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) "
+        "AND n_mod_since_analyze <= 50 + 0.1 * n_live_tup "
+        "FROM pg_stat_user_tables WHERE relid = to_regclass(%(name)s)", {"name": table_name}).scalar()
+    return bool(current)
 
 
 def _order_of_magnitude(count: int) -> int:
