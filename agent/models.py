@@ -613,34 +613,37 @@ class Setting(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
-# References the sync could not resolve when it wrote a row (its parent came later in the run, or has not
-# come at all): (table, key column, the CRM id it is resolved from).  The sync's end-of-run pass finds such
-# rows through these partial indexes, which hold only them, instead of scanning every row of a table of
-# millions once per run (agent/sync/writer.py resolve_dangling; its REFERENCES must list the same triples).
-UNRESOLVED_REFERENCES: tuple[tuple[str, str, str], ...] = (
-    ("stage", "pipeline_id", "pipeline_source_id"),
-    ("account", "owner_rep_id", "owner_source_id"),
-    ("contact", "account_id", "account_source_id"),
-    ("contact", "owner_rep_id", "owner_source_id"),
-    ("lead", "owner_rep_id", "owner_source_id"),
-    ("lead", "converted_contact_id", "converted_contact_source_id"),
-    ("lead", "converted_opportunity_id", "converted_opportunity_source_id"),
-    ("opportunity", "account_id", "account_source_id"),
-    ("opportunity", "owner_rep_id", "owner_source_id"),
-    ("opportunity", "pipeline_id", "pipeline_source_id"),
-    ("opportunity", "stage_id", "stage_source_id"),
-    ("line_item", "opportunity_id", "opportunity_source_id"),
-    ("line_item", "product_id", "product_source_id"),
-    ("stage_history", "opportunity_id", "opportunity_source_id"),
-    ("stage_history", "stage_id", "stage_source_id"),
-    ("activity", "owner_rep_id", "owner_source_id"),
-    ("activity", "lead_id", "lead_source_id"),
-    ("activity", "contact_id", "contact_source_id"),
-    ("activity", "opportunity_id", "opportunity_source_id"),
-    ("activity", "account_id", "account_source_id"),
-    ("contract", "account_id", "account_source_id"),
-    ("contract", "opportunity_id", "opportunity_source_id"),
+# The cache's keys that the sync resolves from CRM ids: (table, key column, parent table, the CRM id it is
+# resolved from); an owner's key is the rep of the parent crm_user.  agent/sync/writer.py resolves them from
+# this list.  A row whose parent was not there when it was written (it came later in the run, or has not
+# come at all) keeps a null key until the end-of-run pass, which finds such rows through the partial indexes
+# below, which hold only them, instead of scanning every row of a table of millions once per run.
+KEY_REFERENCES: tuple[tuple[str, str, str, str], ...] = (
+    ("stage", "pipeline_id", "pipeline", "pipeline_source_id"),
+    ("account", "owner_rep_id", "crm_user", "owner_source_id"),
+    ("contact", "account_id", "account", "account_source_id"),
+    ("contact", "owner_rep_id", "crm_user", "owner_source_id"),
+    ("lead", "owner_rep_id", "crm_user", "owner_source_id"),
+    ("lead", "converted_contact_id", "contact", "converted_contact_source_id"),
+    ("lead", "converted_opportunity_id", "opportunity", "converted_opportunity_source_id"),
+    ("opportunity", "account_id", "account", "account_source_id"),
+    ("opportunity", "owner_rep_id", "crm_user", "owner_source_id"),
+    ("opportunity", "pipeline_id", "pipeline", "pipeline_source_id"),
+    ("opportunity", "stage_id", "stage", "stage_source_id"),
+    ("line_item", "opportunity_id", "opportunity", "opportunity_source_id"),
+    ("line_item", "product_id", "product", "product_source_id"),
+    ("stage_history", "opportunity_id", "opportunity", "opportunity_source_id"),
+    ("stage_history", "stage_id", "stage", "stage_source_id"),
+    ("activity", "owner_rep_id", "crm_user", "owner_source_id"),
+    ("activity", "lead_id", "lead", "lead_source_id"),
+    ("activity", "contact_id", "contact", "contact_source_id"),
+    ("activity", "opportunity_id", "opportunity", "opportunity_source_id"),
+    ("activity", "account_id", "account", "account_source_id"),
+    ("contract", "account_id", "account", "account_source_id"),
+    ("contract", "opportunity_id", "opportunity", "opportunity_source_id"),
 )
+UNRESOLVED_REFERENCES: tuple[tuple[str, str, str], ...] = tuple(
+    (table, id_column, source_column) for table, id_column, _parent, source_column in KEY_REFERENCES)
 
 
 def unresolved_index_name(table: str, id_column: str) -> str:

@@ -41,6 +41,7 @@ from sqlmodel import SQLModel
 from agent.config import TeamConfig
 from agent.models import (  # (importing agent.models registers the cache tables)
     DELETED_MARK,
+    KEY_REFERENCES,
     MARKED_DELETED_TABLES,
     unresolved_condition,
 )
@@ -61,8 +62,6 @@ TABLE_ORDER = (
     "opportunity", "line_item", "stage_history", "activity", "contract",
 )
 
-OWNER = ("owner_rep_id", "crm_user", "owner_source_id")
-
 
 @dataclass(frozen=True)
 class Reference:
@@ -78,28 +77,16 @@ class Reference:
         return "rep_id" if self.parent == "crm_user" else "id"
 
 
-def _refs(*triples: tuple[str, str, str]) -> tuple[Reference, ...]:
-    return tuple(Reference(*triple) for triple in triples)
+def _references_by_table() -> dict[str, tuple[Reference, ...]]:
+    by_table: dict[str, list[Reference]] = {}
+    for table, id_column, parent, source_column in KEY_REFERENCES:
+        by_table.setdefault(table, []).append(Reference(id_column, parent, source_column))
+    return {table: tuple(references) for table, references in by_table.items()}
 
 
-REFERENCES: dict[str, tuple[Reference, ...]] = {
-    "stage": _refs(("pipeline_id", "pipeline", "pipeline_source_id")),
-    "account": _refs(OWNER),
-    "contact": _refs(("account_id", "account", "account_source_id"), OWNER),
-    "lead": _refs(OWNER, ("converted_contact_id", "contact", "converted_contact_source_id"),
-                  ("converted_opportunity_id", "opportunity", "converted_opportunity_source_id")),
-    "opportunity": _refs(("account_id", "account", "account_source_id"), OWNER,
-                         ("pipeline_id", "pipeline", "pipeline_source_id"), ("stage_id", "stage", "stage_source_id")),
-    "line_item": _refs(("opportunity_id", "opportunity", "opportunity_source_id"),
-                       ("product_id", "product", "product_source_id")),
-    "stage_history": _refs(("opportunity_id", "opportunity", "opportunity_source_id"),
-                           ("stage_id", "stage", "stage_source_id")),
-    "activity": _refs(OWNER, ("lead_id", "lead", "lead_source_id"), ("contact_id", "contact", "contact_source_id"),
-                      ("opportunity_id", "opportunity", "opportunity_source_id"),
-                      ("account_id", "account", "account_source_id")),
-    "contract": _refs(("account_id", "account", "account_source_id"),
-                      ("opportunity_id", "opportunity", "opportunity_source_id")),
-}
+REFERENCES: dict[str, tuple[Reference, ...]] = _references_by_table()
+"""Each table's keys resolved from CRM ids (``agent.models.KEY_REFERENCES``, which also indexes the rows
+whose key is still unresolved)."""
 
 
 @dataclass(frozen=True)
