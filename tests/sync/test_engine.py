@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
@@ -369,3 +370,24 @@ def wait_until(condition, limit: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "gave up waiting"
         time.sleep(0.02)
+
+
+def test_awkward_values_are_stored_exactly_as_given(db: Database) -> None:
+    """Text that array-literal syntax treats specially, an instant with a non-UTC offset, a float needing
+    all 17 digits, a date, a boolean and NULLs: each read back equal (PostgreSQL gets them as array literals)."""
+    names = ['say "hi"', "back\\slash\\", "a,b {c} d", "NULL", "", "  padded  ", "line\nbreak", "ünïcode ✓"]
+    jakarta_noon = datetime(2025, 6, 1, 12, tzinfo=ZoneInfo("Asia/Jakarta"))  # 05:00 UTC
+    deals = [OpportunityRecord(source_id=f"D{index}", name=name, created_at=jakarta_noon, amount=0.1 + 0.2,
+                               close_date=date(2025, 6, 30), is_closed=True, is_won=index % 2 == 0,
+                               last_modified_at=at(index))
+             for index, name in enumerate(names)]
+    deals.append(OpportunityRecord(source_id="DN", created_at=jakarta_noon, last_modified_at=at(99)))
+    run(db, MemoryConnector({"deals": deals}, page_size=100, tables={"deals": "opportunity"}))
+
+    stored = rows(db, "SELECT source_id, name, created_at, amount, close_date, is_won FROM opportunity "
+                      "ORDER BY source_id")
+    expected = [(f"D{index}", name, 0.30000000000000004, index % 2 == 0) for index, name in enumerate(names)]
+    assert [(s, n, a, bool(w)) for s, n, _, a, _, w in stored[:-1]] == expected
+    assert {_instant(created) for _, _, created, _, _, _ in stored} == {datetime(2025, 6, 1, 5, tzinfo=UTC)}
+    assert {str(day) for _, _, _, _, day, _ in stored[:-1]} == {"2025-06-30"}
+    assert stored[-1][0:2] == ("DN", None) and stored[-1][3:] == (None, None, False)
