@@ -872,7 +872,6 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-@cache
 def _pg_quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -913,6 +912,7 @@ def _pg_element_kind(table_name: str, column_name: str) -> str:
     return "text"
 
 
+@cache
 def _pg_array_type(column: Column[Any]) -> str:
     from sqlalchemy.dialects import postgresql
 
