@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -223,17 +224,37 @@ class CacheWriter:
         for record in records:
             by_kind.setdefault(type(record), []).append(record)
         for kind, same_kind in by_kind.items():
-            columns = _record_columns(kind, table_name)
-            rows = [self._row(table_name, columns, record) for record in same_kind]
-            if table_name == "stage_history":
-                self._stage_history_amounts(conn, same_kind, rows)
-            for batch in _batches(rows):
+            columns, values = self._column_values(conn, table_name, kind, same_kind)
+            for start in range(0, len(same_kind), BATCH_ROWS):
+                batch = {name: column[start : start + BATCH_ROWS] for name, column in values.items()}
                 if self.dialect == "postgresql":
-                    self._upsert_arrays(conn, table_name, tuple(batch[0]), batch)
+                    self._upsert_arrays(conn, table_name, columns, batch)
                 else:
-                    self._upsert_rows(conn, table_name, tuple(batch[0]), batch)
+                    self._upsert_rows(conn, table_name, columns, batch)
         source_ids = [record.source_id for record in records]
         self._after_upsert(conn, table_name, records, source_ids)
+
+    def _column_values(self, conn: Connection, table_name: str, kind: type[CrmRecord],
+                       records: Sequence[CrmRecord]) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
+        """The records as one list per column (what both databases' statements take), over-long text cut to
+        its column's length.  Tables with values derived per row go through row dicts; the others (the
+        big ones: activities, contacts, leads) are read column by column, which costs a C loop per column
+        instead of a Python step per value."""
+        fields = _record_columns(kind, table_name)
+        if table_name in _DERIVED_ON_ROW or table_name == "stage_history":
+            rows = [self._row(table_name, fields, record) for record in records]
+            if table_name == "stage_history":
+                self._stage_history_amounts(conn, records, rows)
+            columns = tuple(rows[0])
+            return columns, {name: [row[name] for row in rows] for name in columns}
+        values = {name: list(map(attrgetter(name), records)) for name in fields}
+        for name, length in _string_lengths(table_name).items():
+            column = values.get(name)
+            if column is not None and _longest(column) > length:
+                # PostgreSQL refuses an over-long varchar; keep the record
+                values[name] = [value[:length] if isinstance(value, str) else value for value in column]
+        values["connection"] = [self.settings.connection] * len(records)
+        return (*fields, "connection"), values
 
     def _row(self, table_name: str, columns: tuple[str, ...], record: CrmRecord) -> dict[str, Any]:
         row = {name: getattr(record, name) for name in columns}
@@ -256,7 +277,7 @@ class CacheWriter:
         return statement
 
     def _upsert_rows(self, conn: Connection, table_name: str, columns: tuple[str, ...],
-                     rows: Sequence[Mapping[str, Any]]) -> None:
+                     values: Mapping[str, list[Any]]) -> None:
         """SQLite: one executemany of plain tuples, keys resolved in the same INSERT.
 
         Values are already in the form SQLAlchemy would store (aware instants as UTC text, dates ISO,
@@ -276,14 +297,14 @@ class CacheWriter:
                    f"({', '.join(['?'] * len(columns) + lookups)}) "
                    f"ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
             self._statements[key] = sql
-        connection = self.settings.connection
-        conn.exec_driver_sql(sql, [
-            tuple(_sqlite_value(row[name]) for name in columns)
-            + tuple(value for ref in references for value in (connection, row[ref.source_column]))
-            for row in rows])
+        stored = [values[name] if _value_kind(table_name, name) in ("text", "number")
+                  else list(map(_sqlite_value, values[name])) for name in columns]
+        connections = values["connection"]
+        lookups = [column for ref in references for column in (connections, values[ref.source_column])]
+        conn.exec_driver_sql(sql, list(zip(*stored, *lookups, strict=True)))
 
     def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
-                       rows: Sequence[Mapping[str, Any]]) -> None:
+                       values: Mapping[str, list[Any]]) -> None:
         """PostgreSQL: the batch as one array per column, keys resolved in the same statement.
 
         ``INSERT .. SELECT .. FROM unnest(..) LEFT JOIN <parent> ..``: psycopg 3 runs an executemany row by
@@ -293,14 +314,13 @@ class CacheWriter:
         Each array goes as one literal built here (``_pg_array_literal``): psycopg's list dumper costs a
         Python call per element, half of a big load's writing time.  Instants must be aware (records are)."""
         references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
-        self._keep_statistics(conn, table_name, references, len(rows))
+        self._keep_statistics(conn, table_name, references, len(values["connection"]))
         key = ("unnest:" + table_name, columns)
         sql = self._statements.get(key)
         if sql is None:
             sql = _unnest_upsert(table_name, columns, references)
             self._statements[key] = sql
-        conn.exec_driver_sql(sql, {f"c{index}": _pg_array_literal(_pg_element_kind(table_name, name),
-                                                                  [row[name] for row in rows])
+        conn.exec_driver_sql(sql, {f"c{index}": _pg_array_literal(_value_kind(table_name, name), values[name])
                                    for index, name in enumerate(columns)})
 
     def _build_upsert(self, table: Table, columns: Sequence[str], conflict: Sequence[str],
@@ -859,6 +879,13 @@ def _coalesce(first: Any, second: Any) -> Any:
     return func.coalesce(first, second)
 
 
+def _longest(column: list[Any]) -> int:
+    try:
+        return max(map(len, filter(None, column)), default=0)
+    except TypeError:  # a value that is not text: measure the text ones only
+        return max((len(value) for value in column if isinstance(value, str)), default=0)
+
+
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy stores it in SQLite (``UTCDateTime``: UTC, no offset, microseconds)."""
     if isinstance(value, datetime):
@@ -884,7 +911,7 @@ def _pg_iso(value: date) -> str:
     return value.isoformat()
 
 
-_PG_ELEMENT_FORMATS: dict[str, Any] = {"text": _pg_quoted, "bool": _pg_bool, "iso": _pg_iso, "number": str}
+_PG_ARRAY_ELEMENT_FORMATS: dict[str, Any] = {"text": _pg_quoted, "bool": _pg_bool, "iso": _pg_iso, "number": str}
 
 
 def _pg_array_literal(kind: str, values: Sequence[Any]) -> str:
@@ -892,14 +919,15 @@ def _pg_array_literal(kind: str, values: Sequence[Any]) -> str:
     type.  Every text element is double-quoted, so commas, braces, blanks and the word NULL stay data; within
     the quotes only the backslash and the double quote are escaped (PostgreSQL's array syntax).  ``str`` of a
     float is its shortest exact form, and ``inf``/``nan`` are PostgreSQL's spellings too."""
-    form = _PG_ELEMENT_FORMATS[kind]
+    form = _PG_ARRAY_ELEMENT_FORMATS[kind]
     return "{" + ",".join(["NULL" if value is None else form(value) for value in values]) + "}"
 
 
 @cache
-def _pg_element_kind(table_name: str, column_name: str) -> str:
-    """How the column's values are spelt in an array literal: ``text``, ``bool``, ``iso`` (dates and
-    instants; an aware instant's ``isoformat`` keeps its offset) or ``number``."""
+def _value_kind(table_name: str, column_name: str) -> str:
+    """What the column holds, for how its values are written: ``text``, ``bool``, ``iso`` (dates and
+    instants: PostgreSQL's array literal spells them with ``isoformat``, which keeps an aware instant's
+    offset; SQLite stores them as ``_sqlite_value`` text) or ``number``."""
     column_type = cache_table(table_name).c[column_name].type
     if isinstance(column_type, TypeDecorator):
         column_type = column_type.impl_instance

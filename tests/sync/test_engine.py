@@ -391,3 +391,16 @@ def test_awkward_values_are_stored_exactly_as_given(db: Database) -> None:
     assert {_instant(created) for _, _, created, _, _, _ in stored} == {datetime(2025, 6, 1, 5, tzinfo=UTC)}
     assert {str(day) for _, _, _, _, day, _ in stored[:-1]} == {"2025-06-30"}
     assert stored[-1][0:2] == ("DN", None) and stored[-1][3:] == (None, None, False)
+
+
+def test_over_long_text_is_cut_to_its_column_and_the_record_kept(db: Database) -> None:
+    """A subject of 300 characters (the column holds 255) and a deal name of 256 (255): both land, cut."""
+    long_subject, long_name = "s" * 300, "n" * 256
+    connector = MemoryConnector({
+        "tasks": [ActivityRecord(source_id="T1", kind="call", subject=long_subject, last_modified_at=at(1)),
+                  ActivityRecord(source_id="T2", kind="call", subject="short", last_modified_at=at(2))],
+        "deals": [OpportunityRecord(source_id="D1", name=long_name, created_at=at(0), last_modified_at=at(3))],
+    }, page_size=10, tables={"tasks": "activity", "deals": "opportunity"})
+    run(db, connector)
+    assert rows(db, "SELECT source_id, length(subject) FROM activity ORDER BY source_id") == [("T1", 255), ("T2", 5)]
+    assert rows(db, "SELECT length(name) FROM opportunity") == [(255,)]
