@@ -404,3 +404,75 @@ def test_over_long_text_is_cut_to_its_column_and_the_record_kept(db: Database) -
     run(db, connector)
     assert rows(db, "SELECT source_id, length(subject) FROM activity ORDER BY source_id") == [("T1", 255), ("T2", 5)]
     assert rows(db, "SELECT length(name) FROM opportunity") == [(255,)]
+
+
+def _row_version(db: Database, source_id: str) -> object:
+    """Something that changes whenever the activity row is rewritten: PostgreSQL's xmin; on SQLite the
+    row's place in a log kept by a trigger the test adds."""
+    if db.dialect == "postgresql":
+        return rows(db, f"SELECT xmin::text FROM activity WHERE source_id = '{source_id}'")[0][0]
+    return rows(db, f"SELECT count(*) FROM test_rewrites WHERE source_id = '{source_id}'")[0][0]
+
+
+def test_a_row_whose_parent_never_comes_is_not_rewritten_by_every_run(db: Database) -> None:
+    if db.dialect == "sqlite":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE test_rewrites (source_id TEXT)")
+            conn.exec_driver_sql("CREATE TRIGGER test_rewrite AFTER UPDATE ON activity BEGIN "
+                                 "INSERT INTO test_rewrites VALUES (new.source_id); END")
+    tasks = [ActivityRecord(source_id="T1", kind="call", account_source_id="A-gone", last_modified_at=at(1)),
+             ActivityRecord(source_id="T2", kind="call", account_source_id="A-late", last_modified_at=at(2))]
+    connector = MemoryConnector({"accounts": [AccountRecord(source_id="A0", last_modified_at=at(0))],
+                                 "tasks": tasks}, page_size=2, tables=TABLES)
+    run(db, connector)
+    before = _row_version(db, "T1"), _row_version(db, "T2")
+    later = NOW + timedelta(hours=1)
+    connector.put("accounts", AccountRecord(source_id="A-late", last_modified_at=later))
+    run(db, connector, now=later)
+    # T2's account came and the end-of-run pass wrote it; T1's never did, and its row was left alone
+    assert rows(db, "SELECT t.source_id, a.source_id FROM activity t LEFT JOIN account a ON a.id = t.account_id "
+                    "ORDER BY t.source_id") == [("T1", None), ("T2", "A-late")]
+    assert _row_version(db, "T1") == before[0]
+    assert _row_version(db, "T2") != before[1]
+
+
+def _wait_for_counted_rows(db: Database, table: str, live: int) -> None:
+    """PostgreSQL publishes a session's table counters when it goes idle, not at commit: wait for them."""
+    deadline = time.monotonic() + 20
+    while rows(db, f"SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = '{table}'") != [(live,)]:
+        assert time.monotonic() < deadline, f"PostgreSQL never counted {live} rows in {table}"
+        time.sleep(0.2)
+
+
+def test_statistics_taken_at_a_tenth_of_the_table_still_count_as_current(db: Database) -> None:
+    if db.dialect != "postgresql":
+        return  # SQLite plans without them
+    from agent.sync.writer import _statistics_current
+
+    # a table of the test's own, which autovacuum leaves alone (it would analyse on its own schedule)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE test_stats (n integer) WITH (autovacuum_enabled = false)")
+
+    def insert(first: int, count: int) -> None:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"INSERT INTO test_stats SELECT generate_series({first}, {first + count - 1})")
+
+    def current() -> bool:
+        with db.engine.connect() as conn:
+            return _statistics_current(conn, "test_stats")
+
+    try:
+        insert(1, 1000)
+        _wait_for_counted_rows(db, "test_stats", 1000)
+        assert not current()  # never analysed
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE test_stats")
+        insert(1001, 9000)  # 10,000 rows: 9,000 changed since, within 50 + 9 × 1,000
+        _wait_for_counted_rows(db, "test_stats", 10_000)
+        assert current()
+        insert(10_001, 51)  # 9,051 changed: past it
+        _wait_for_counted_rows(db, "test_stats", 10_051)
+        assert not current()
+    finally:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE test_stats")
