@@ -93,7 +93,8 @@ class BulkReader:
             except SalesforceResourceNotFound:
                 raise BulkJobGone(job_id) from None
             following = result.get("locator") or None
-            yield ResultsPage(self.typed_rows(result["records"]), following)
+            # popped, so that this suspended generator does not keep the page's CSV text alive
+            yield ResultsPage(self.typed_rows(result.pop("records")), following)
             if following is None:
                 return
             current = following

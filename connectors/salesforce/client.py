@@ -224,13 +224,16 @@ class SalesforceClient:
     def query_pages(self, soql: str, *, include_deleted: bool, what: str) -> Iterator[dict[str, Any]]:
         """The pages of a SOQL query, following ``nextRecordsUrl`` (a server-side cursor, never OFFSET)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        page = self.call(what, lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))
-        while True:
-            yield page
-            if page.get("done", True) or not page.get("nextRecordsUrl"):
+        # The page is handed over from a list, so this suspended generator holds no reference to it while
+        # the caller converts and writes it (and fetches the next).
+        pending = [self.call(what, lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))]
+        while pending:
+            next_url = None if pending[0].get("done", True) else pending[0].get("nextRecordsUrl")
+            yield pending.pop()
+            if not next_url:
                 return
-            next_url = page["nextRecordsUrl"]
-            page = self.call(what, lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True, headers=headers))
+            pending.append(self.call(what, lambda sf, url=next_url: sf.query_more(
+                url, identifier_is_url=True, headers=headers)))
 
     def query_records(self, soql: str, *, include_deleted: bool = False, what: str) -> Iterator[dict[str, Any]]:
         for page in self.query_pages(soql, include_deleted=include_deleted, what=what):

@@ -266,8 +266,9 @@ class SalesforceConnector:
             done = bool(page.get("done", True))
             next_cursor = (_done(started, context) if done
                            else Cursor(initial_load_started_at=started, initial_last_id=last_id))
-            yield Page(cursor=next_cursor, records=records, quarantined=quarantined,
-                       expected_total=page.get("totalSize"))
+            expected = page.get("totalSize")
+            del page, rows, ids  # not kept alive while the converted page is queued and written
+            yield Page(cursor=next_cursor, records=records, quarantined=quarantined, expected_total=expected)
 
     def _bulk_load(self, sobject: SObject, fields: list[str], cursor: Cursor, started: datetime,
                    context: SyncContext, *, restarted: bool = False) -> Iterator[Page]:
@@ -283,10 +284,12 @@ class SalesforceConnector:
             reader.wait(job_id)
             for results in reader.pages(job_id, cursor.bulk_locator):
                 records, _, quarantined = self._convert(sobject, results.records, deletes=False)
-                done = results.next_locator is None
-                next_cursor = (_done(started, context) if done else
-                               Cursor(initial_load_started_at=started, bulk_job_id=job_id,
-                                      bulk_locator=results.next_locator))
+                locator = results.next_locator
+                # The raw rows (several times the records' size) must not stay alive in this suspended
+                # generator while the page waits in the engine's queue and is written.
+                del results
+                next_cursor = (_done(started, context) if locator is None else
+                               Cursor(initial_load_started_at=started, bulk_job_id=job_id, bulk_locator=locator))
                 yield Page(cursor=next_cursor, records=records, quarantined=quarantined)
         except BulkJobGone:
             if restarted:
@@ -312,8 +315,10 @@ class SalesforceConnector:
             rows = page.get("records", [])
             records, deleted, quarantined = self._convert(sobject, rows, deletes=True)
             position = _advance(position, rows, ceiling)
+            expected = page.get("totalSize")
+            del page, rows  # not kept alive while the converted page is queued and written
             yield Page(cursor=position, records=records, deleted_ids=deleted, quarantined=quarantined,
-                       expected_total=page.get("totalSize"))
+                       expected_total=expected)
 
     def _newest_stamp(self, sobject: SObject) -> datetime | None:
         """The object's newest SystemModstamp now (deleted rows included): the clock of the server's own
