@@ -37,7 +37,7 @@ from agent.db import Database
 from agent.sync.connector import Connector, ConnectorSpec, Cursor, Page, SyncContext
 from agent.sync.records import CrmRecord
 from agent.sync.retry import SyncStopped
-from agent.sync.writer import TABLE_ORDER, CacheWriter, WriterSettings, cache_table, table_of
+from agent.sync.writer import TABLE_ORDER, CacheWriter, WriterSettings, cache_table, pg_array_literal, table_of
 
 log = logging.getLogger(__name__)
 
@@ -392,9 +392,9 @@ class SyncEngine:
             live = 0
             for batch in _batched(_all_ids(connector, feeders, context), RECONCILE_BATCH):
                 live += len(batch)
-                if self.db.dialect == "postgresql":  # one array, not an executemany row by row
+                if self.db.dialect == "postgresql":  # one array literal, not an executemany row by row
                     conn.exec_driver_sql("INSERT INTO kpi_live_ids (source_id) SELECT unnest(%(ids)s::varchar[]) "
-                                         "ON CONFLICT DO NOTHING", {"ids": batch})
+                                         "ON CONFLICT DO NOTHING", {"ids": pg_array_literal("text", batch)})
                 else:
                     conn.execute(text("INSERT OR IGNORE INTO kpi_live_ids (source_id) VALUES (:source_id)"),
                                  [{"source_id": source_id} for source_id in batch])

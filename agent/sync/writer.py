@@ -312,7 +312,7 @@ class CacheWriter:
         row, and a multi-row VALUES statement of 2,000 rows costs more to build and parse than to run; one
         array per column is a single small statement.  Joining the parents here writes each row once (a
         separate UPDATE would write every row a second time, which PostgreSQL's MVCC pays for twice).
-        Each array goes as one literal built here (``_pg_array_literal``): psycopg's list dumper costs a
+        Each array goes as one literal built here (``pg_array_literal``): psycopg's list dumper costs a
         Python call per element, half of a big load's writing time.  Instants must be aware (records are)."""
         references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
         self._keep_statistics(conn, table_name, references, len(values["connection"]))
@@ -321,7 +321,7 @@ class CacheWriter:
         if sql is None:
             sql = _unnest_upsert(table_name, columns, references)
             self._statements[key] = sql
-        conn.exec_driver_sql(sql, {f"c{index}": _pg_array_literal(_value_kind(table_name, name), values[name])
+        conn.exec_driver_sql(sql, {f"c{index}": pg_array_literal(_value_kind(table_name, name), values[name])
                                    for index, name in enumerate(columns)})
 
     def _build_upsert(self, table: Table, columns: Sequence[str], conflict: Sequence[str],
@@ -935,7 +935,7 @@ def _pg_iso(value: date) -> str:
 _PG_ARRAY_ELEMENT_FORMATS: dict[str, Any] = {"text": _pg_quoted, "bool": _pg_bool, "iso": _pg_iso, "number": str}
 
 
-def _pg_array_literal(kind: str, values: Sequence[Any]) -> str:
+def pg_array_literal(kind: str, values: Sequence[Any]) -> str:
     """``values`` as one PostgreSQL array literal (``{"a","b\"c",NULL}``) for a cast to the column's array
     type.  Every text element is double-quoted, so commas, braces, blanks and the word NULL stay data; within
     the quotes only the backslash and the double quote are escaped (PostgreSQL's array syntax).  ``str`` of a
