@@ -247,23 +247,21 @@ class CacheWriter:
             if table_name == "stage_history":
                 self._stage_history_amounts(conn, records, rows)
             columns = tuple(rows[0])
-            return columns, {name: [row[name] for row in rows] for name in columns}
-        values = {name: list(map(attrgetter(name), records)) for name in fields}
+            values = {name: [row[name] for row in rows] for name in columns}
+        else:
+            columns = (*fields, "connection")
+            values = {name: list(map(attrgetter(name), records)) for name in fields}
+            values["connection"] = [self.settings.connection] * len(records)
         for name, length in _string_lengths(table_name).items():
             column = values.get(name)
             if column is not None and _longest(column) > length:
                 # PostgreSQL refuses an over-long varchar; keep the record
                 values[name] = [value[:length] if isinstance(value, str) else value for value in column]
-        values["connection"] = [self.settings.connection] * len(records)
-        return (*fields, "connection"), values
+        return columns, values
 
     def _row(self, table_name: str, columns: tuple[str, ...], record: CrmRecord) -> dict[str, Any]:
         row = {name: getattr(record, name) for name in columns}
         row["connection"] = self.settings.connection
-        for name, length in _string_lengths(table_name).items():
-            value = row.get(name)
-            if isinstance(value, str) and len(value) > length:
-                row[name] = value[:length]  # PostgreSQL refuses an over-long varchar; keep the record
         deriver = _DERIVED_ON_ROW.get(table_name)
         if deriver is not None:
             deriver(self, row)
@@ -406,20 +404,24 @@ class CacheWriter:
         """Resolve keys whose parent arrived after the row (a deal's account created mid-run, a lead's
         opportunity synced after the lead): once per run, only rows still unresolved, found through their
         partial index (``agent.models.UNRESOLVED_REFERENCES``: the WHERE below is its condition), and only
-        those whose parent is now there: a row whose parent never comes (outside the first load's reach,
-        or an object this connector does not sync, such as products) is not rewritten on every run."""
+        those whose parent (with its key: a user may have no rep) is now there: a row whose parent never
+        comes (outside the first load's reach, or an object this connector does not sync, such as products)
+        is not rewritten on every run."""
         self.without_jit(conn)
         params = {"connection": self.settings.connection}
+        parents_present: dict[str, bool] = {}
         for table_name, references in REFERENCES.items():
             for ref in references:
-                has_parents = conn.execute(text(
-                    f"SELECT 1 FROM {ref.parent} WHERE connection = :connection LIMIT 1"), params).first()
-                if has_parents is None:
+                if ref.parent not in parents_present:
+                    found = conn.execute(text(f"SELECT 1 FROM {ref.parent} WHERE connection = :connection LIMIT 1"),
+                                         params).first()
+                    parents_present[ref.parent] = found is not None
+                if not parents_present[ref.parent]:
                     continue
                 conn.execute(text(
                     f"UPDATE {table_name} SET {ref.id_column} = {_lookup(table_name, ref)} "
                     f"WHERE connection = :connection AND {unresolved_condition(ref.id_column, ref.source_column)} "
-                    f"AND EXISTS {_lookup(table_name, ref)}"), params)
+                    f"AND {_lookup(table_name, ref)} IS NOT NULL"), params)
 
     def _page_sql(self, statement: str, table_name: str, extra: str = "") -> Any:
         return _in_page(statement, table_name, extra, self.dialect)
