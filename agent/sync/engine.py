@@ -1,5 +1,6 @@
 """The sync loop: per (connection, object), a lease, the stored cursor, the connector's pages, one
-transaction per page for its rows and its cursor, then id reconciliation and the purge of deleted rows.
+transaction per page for its rows and its cursor, then id reconciliation, the purge of deleted rows and, on
+PostgreSQL, fresh statistics for the tables the run changed by more than a tenth.
 
 Guarantees, and what gives them:
 
@@ -146,6 +147,11 @@ class SyncEngine:
             self._reconcile_due(connector, spec, context, writer, others, reconcile_every)
             with self.db.write_connection() as conn:
                 writer.purge_deleted(conn, _tables_of(spec, synced_ok, seen_tables))
+        with self.db.write_connection() as conn:
+            analysed = writer.refresh_statistics(conn)
+        if analysed:
+            log.info("%s: analysed %s (changed by more than a tenth in this run)", context.connection,
+                     ", ".join(analysed))
         return outcomes
 
     # -- an object -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from agent.config import TeamConfig
 from agent.db import Database
-from agent.sync.connector import Cursor, SyncContext
+from agent.sync.connector import Cursor, Page, SyncContext
 from agent.sync.engine import SyncEngine, utc_now
 from agent.sync.records import (
     AccountRecord,
@@ -35,7 +35,7 @@ from agent.sync.records import (
     TeamRecord,
     UserRecord,
 )
-from agent.sync.writer import WriterSettings
+from agent.sync.writer import CacheWriter, WriterSettings
 from agent.testing.connectors import MemoryConnector, memory_context, memory_spec, utc
 
 T0 = utc(2025, 6, 1, 12, 0)
@@ -436,6 +436,36 @@ def test_a_row_whose_parent_never_comes_is_not_rewritten_by_every_run(db: Databa
     assert _row_version(db, "T2") != before[1]
 
 
+def test_activities_written_later_or_contacts_resolved_late_are_linked_to_the_converted_lead(db: Database) -> None:
+    # L1 converted into C1 at minute -10; T1 (minute -20) is the lead's, T2 (minute -5) the contact's
+    connector = MemoryConnector(world(), page_size=2, tables=TABLES)
+    run(db, connector)
+    later = NOW + timedelta(hours=1)
+    # An edit of T1 arrives as the CRM has it (on the contact, no lead) and a task of minute -30 is written
+    # for the first time: both predate the conversion, so both are L1's after the run.
+    connector.put("tasks", ActivityRecord(source_id="T1", kind="call", subject="edited", contact_source_id="C1",
+                                          created_at=at(-20), last_modified_at=later))
+    connector.put("tasks", ActivityRecord(source_id="T3", kind="call", contact_source_id="C1", created_at=at(-30),
+                                          last_modified_at=later))
+    run(db, connector, now=later)
+    assert rows(db, "SELECT source_id, lead_source_id FROM activity WHERE source_id LIKE 'T%' ORDER BY source_id") == [
+        ("T1", "L1"), ("T2", None), ("T3", "L1")]
+
+    # L2 converted into C2 at minute -10, and T5 (minute -50) is on C2; the lead and the task are synced in one
+    # run, C2 only in the next: its arrival resolves their keys at the end of that run, which wrote no activity
+    then = later + timedelta(hours=1)
+    connector.put("leads", LeadRecord(source_id="L2", created_at=at(-100), converted_at=at(-10),
+                                      converted_contact_source_id="C2", last_modified_at=then))
+    connector.put("tasks", ActivityRecord(source_id="T5", kind="call", contact_source_id="C2", created_at=at(-50),
+                                          last_modified_at=then))
+    run(db, connector, now=then, objects=["leads", "tasks"])
+    assert rows(db, "SELECT lead_source_id, contact_id FROM activity WHERE source_id = 'T5'") == [(None, None)]
+    connector.put("contacts", ContactRecord(source_id="C2", name="Di", last_modified_at=then))
+    run(db, connector, now=then + timedelta(minutes=1), objects=["contacts"])
+    assert rows(db, "SELECT a.lead_source_id, l.source_id, c.source_id FROM activity a JOIN lead l ON l.id = a.lead_id "
+                    "JOIN contact c ON c.id = a.contact_id WHERE a.source_id = 'T5'") == [("L2", "L2", "C2")]
+
+
 def _wait_for_counted_rows(db: Database, table: str, live: int) -> None:
     """PostgreSQL publishes a session's table counters when it goes idle, not at commit: wait for them."""
     deadline = time.monotonic() + 20
@@ -473,6 +503,42 @@ def test_statistics_taken_at_a_tenth_of_the_table_still_count_as_current(db: Dat
         insert(10_001, 51)  # 9,051 changed: past it
         _wait_for_counted_rows(db, "test_stats", 10_051)
         assert not current()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE test_stats")
+            # what a crash or a copy from a template does to the activity counters; the statistics stay
+            conn.exec_driver_sql("SELECT pg_stat_reset_single_table_counters('test_stats'::regclass)")
+        assert rows(db, "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'test_stats'") == [(None,)]
+        assert current()
     finally:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE test_stats")
+
+
+def test_a_run_analyses_the_tables_it_changed_by_more_than_a_tenth(db: Database) -> None:
+    if db.dialect != "postgresql":
+        return  # SQLite plans without statistics
+    settings = WriterSettings("crm", "USD", "UTC", {})
+
+    def write(first: int, count: int) -> list[str]:
+        """Write ``count`` new tasks with one writer (one run), wait until PostgreSQL counted them, and
+        return what the end of the run analysed."""
+        writer = CacheWriter(db.dialect, settings)
+        tasks = [ActivityRecord(source_id=f"T{n}", kind="call", last_modified_at=at(n)) for n in
+                 range(first, first + count)]
+        with db.write_connection() as conn:
+            writer.write_page(conn, "tasks", Page(cursor=Cursor(), records=tasks), NOW)
+        _wait_for_counted_rows(db, "activity", first + count - 1)
+        with db.write_connection() as conn:
+            return writer.refresh_statistics(conn)
+
+    def analysed_at() -> object:
+        return rows(db, "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'activity'")[0][0]
+
+    assert write(1, 200) == ["activity"]  # never analysed
+    first = analysed_at()
+    assert first is not None
+    # 50 + a tenth of 200 = 70 rows may change before the statistics count as stale
+    assert write(201, 70) == []
+    assert analysed_at() == first
+    assert write(271, 1) == ["activity"]  # 71 changed
+    assert analysed_at() != first
