@@ -284,14 +284,6 @@ class CacheWriter:
             deriver(self, row)
         return row
 
-    def _upsert_statement(self, table_name: str, columns: tuple[str, ...]) -> Any:
-        key = (table_name, columns)
-        statement = self._statements.get(key)
-        if statement is None:
-            statement = self._build_upsert(cache_table(table_name), columns, ("connection", "source_id"))
-            self._statements[key] = statement
-        return statement
-
     def _upsert_rows(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                      values: Mapping[str, list[Any]]) -> None:
         """SQLite: one executemany of plain tuples, keys resolved in the same INSERT.
@@ -307,11 +299,9 @@ class CacheWriter:
             targets = [*columns, *(ref.id_column for ref in references)]
             lookups = [f"(SELECT p.{ref.parent_key} FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?)"
                        for ref in references]
-            updates = ", ".join(f"{name} = excluded.{name}" for name in targets
-                                if name not in ("id", "connection", "source_id"))
             sql = (f"INSERT INTO {table_name} ({', '.join(targets)}) VALUES "
                    f"({', '.join(['?'] * len(columns) + lookups)}) "
-                   f"ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
+                   f"ON CONFLICT (connection, source_id) {_update_if_changed(table_name, targets, 'sqlite')}")
             self._statements[key] = sql
         stored = [values[name] if _value_kind(table_name, name) in ("text", "number")
                   else list(map(_sqlite_value, values[name])) for name in columns]
@@ -842,10 +832,20 @@ def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence
     targets = [*columns, *(ref.id_column for ref in references)]
     picks = ", ".join([f"u.{name}" for name in columns] +
                       [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)])
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in targets
-                        if name not in ("id", "connection", "source_id"))
     return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
-            f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) DO UPDATE SET {updates}")
+            f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) "
+            f"{_update_if_changed(table_name, targets, 'postgresql')}")
+
+
+def _update_if_changed(table_name: str, targets: Sequence[str], dialect: str) -> str:
+    """``DO UPDATE`` of a row that exists, only where a value differs: a record read again unchanged (each
+    run's overlap re-reads the last minutes' records) is not rewritten, which on PostgreSQL would cost a new
+    row version and, off a HOT update, an entry in every index."""
+    names = [name for name in targets if name not in ("id", "connection", "source_id")]
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names)
+    changed = " OR ".join(f"{table_name}.{name} {differs} excluded.{name}" for name in names)
+    return f"DO UPDATE SET {updates} WHERE {changed}"
 
 
 def _lookup(table_name: str, ref: Reference) -> str:

@@ -466,6 +466,25 @@ def test_activities_written_later_or_contacts_resolved_late_are_linked_to_the_co
                     "JOIN contact c ON c.id = a.contact_id WHERE a.source_id = 'T5'") == [("L2", "L2", "C2")]
 
 
+def test_a_record_read_again_unchanged_is_not_rewritten(db: Database) -> None:
+    if db.dialect == "sqlite":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE test_rewrites (source_id TEXT)")
+            conn.exec_driver_sql("CREATE TRIGGER test_rewrite AFTER UPDATE ON activity BEGIN "
+                                 "INSERT INTO test_rewrites VALUES (new.source_id); END")
+    tasks = [ActivityRecord(source_id="T1", kind="call", subject="same", last_modified_at=at(1)),
+             ActivityRecord(source_id="T2", kind="call", subject="old", last_modified_at=at(2))]
+    connector = MemoryConnector({"tasks": tasks}, page_size=2, tables=TABLES)
+    run(db, connector)
+    before = _row_version(db, "T1"), _row_version(db, "T2")
+    later = NOW + timedelta(hours=1)
+    connector.put("tasks", ActivityRecord(source_id="T2", kind="call", subject="new", last_modified_at=later))
+    run(db, connector, now=later, full=True)  # reads T1 again too, exactly as it was
+    assert rows(db, "SELECT source_id, subject FROM activity ORDER BY source_id") == [("T1", "same"), ("T2", "new")]
+    assert _row_version(db, "T1") == before[0]
+    assert _row_version(db, "T2") != before[1]
+
+
 def _wait_for_counted_rows(db: Database, table: str, live: int) -> None:
     """PostgreSQL publishes a session's table counters when it goes idle, not at commit: wait for them."""
     deadline = time.monotonic() + 20
