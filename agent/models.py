@@ -46,6 +46,12 @@ def _source_key(table: str) -> UniqueConstraint:
     return UniqueConstraint("connection", "source_id", name=f"uq_{table}_connection_source_id")
 
 
+# Tables whose rows CRM users edit: on PostgreSQL a tenth of each page is left free, so that an edit which
+# changes no indexed column is a HOT update (the new row version on the same page, no entry added to any of
+# the table's indexes) instead of a new entry in every index.  SQLite updates rows in place.
+EDITED_ROWS = {"postgresql_with": {"fillfactor": 90}}
+
+
 class Connection(SQLModel, table=True):
     """A configured CRM connection; records name it so that several orgs can coexist."""
 
@@ -102,7 +108,7 @@ class CrmUser(SQLModel, table=True):
 
 class Account(SQLModel, table=True):
     __tablename__ = "account"
-    __table_args__ = (_source_key("account"),)
+    __table_args__ = (_source_key("account"), EDITED_ROWS)
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
     source_id: str = Field(max_length=100)
@@ -118,7 +124,7 @@ class Account(SQLModel, table=True):
 
 class Contact(SQLModel, table=True):
     __tablename__ = "contact"
-    __table_args__ = (_source_key("contact"),)
+    __table_args__ = (_source_key("contact"), EDITED_ROWS)
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
     source_id: str = Field(max_length=100)
@@ -188,6 +194,7 @@ class Opportunity(SQLModel, table=True):
         Index("ix_opportunity_owner_close", "owner_rep_id", "close_date"),
         Index("ix_opportunity_created", "created_at"),
         Index("ix_opportunity_open", "is_closed", "created_at"),
+        EDITED_ROWS,
     )
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
@@ -223,7 +230,7 @@ class LineItem(SQLModel, table=True):
     """A deal's line: ``net_total`` after all discounts, ``list_price`` per unit before them."""
 
     __tablename__ = "line_item"
-    __table_args__ = (_source_key("line_item"),)
+    __table_args__ = (_source_key("line_item"), EDITED_ROWS)
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
     source_id: str = Field(max_length=100)
@@ -280,6 +287,7 @@ class Activity(SQLModel, table=True):
         Index("ix_activity_lead", "lead_id", "occurred_at"),
         Index("ix_activity_opportunity", "opportunity_id", "occurred_at"),
         Index("ix_activity_contact", "contact_id", "occurred_at"),
+        EDITED_ROWS,
     )
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
@@ -316,6 +324,7 @@ class Lead(SQLModel, table=True):
         Index("ix_lead_mql", "mql_at"),
         Index("ix_lead_converted_opportunity", "converted_opportunity_id"),
         Index("ix_lead_converted_contact", "converted_contact_id"),
+        EDITED_ROWS,
     )
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
@@ -344,7 +353,7 @@ class Contract(SQLModel, table=True):
     """Recurring revenue: active from ``start_date`` 00:00 to ``end_date`` + 1 day 00:00 (local)."""
 
     __tablename__ = "contract"
-    __table_args__ = (_source_key("contract"), Index("ix_contract_span", "start_date", "end_date"))
+    __table_args__ = (_source_key("contract"), Index("ix_contract_span", "start_date", "end_date"), EDITED_ROWS)
     id: int | None = Field(default=None, primary_key=True)
     connection: str = Field(max_length=100)
     source_id: str = Field(max_length=100)
