@@ -53,12 +53,12 @@ from agent.sync.records import RECORD_TABLES, CrmRecord, QuarantinedItem, UserRe
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
-# Past this many activities written in a run, linking them to converted leads id by id costs more than one
-# set-based statement over the whole table.
+"""Rows per executed statement and ids per ``IN`` list: far below SQLite's variable limit (32,766)."""
 LINK_BY_ID_MAX = 50_000
+"""Past this many activities written in a run, linking them to converted leads id by id costs more than one
+set-based statement over the whole table."""
 # The keys whose late resolution (a contact that came after its lead or activity) can move an activity to a lead.
 _CONTACT_LINKS = {("lead", "converted_contact_id"), ("activity", "contact_id")}
-"""Rows per executed statement and ids per ``IN`` list: far below SQLite's variable limit (32,766)."""
 SQLITE_CACHE_KIB = 65_536
 CONFIG_CONNECTION = "config"
 """The ``connection`` of teams defined in the agent's config (``[teams]``)."""
@@ -695,17 +695,17 @@ class CacheWriter:
         load), or whose end-of-run key pass gave a lead or an activity its contact only now, links the whole
         table in one statement."""
         differs = "IS DISTINCT FROM" if self.dialect == "postgresql" else "IS NOT"
-        link = ("UPDATE activity SET lead_id = l.id, lead_source_id = l.source_id FROM lead l", (
-            "AND l.connection = :connection AND activity.contact_id = l.converted_contact_id "
-            "AND l.converted_at IS NOT NULL AND activity.created_at <= l.converted_at "
-            f"AND activity.lead_source_id IS NULL AND activity.lead_id {differs} l.id"))
+        update = "UPDATE activity SET lead_id = l.id, lead_source_id = l.source_id FROM lead l"
+        moved = ("AND l.connection = :connection AND activity.contact_id = l.converted_contact_id "
+                 "AND l.converted_at IS NOT NULL AND activity.created_at <= l.converted_at "
+                 f"AND activity.lead_source_id IS NULL AND activity.lead_id {differs} l.id")
         written, self._activities_written = self._activities_written, []
         if written is None or self._contacts_resolved_late:
             self.without_jit(conn)
-            conn.execute(text(f"{link[0]} WHERE activity.connection = :connection {link[1]}"),
+            conn.execute(text(f"{update} WHERE activity.connection = :connection {moved}"),
                          {"connection": self.settings.connection})
         elif written:
-            self._run_for_ids(conn, self._page_sql(link[0], "activity", link[1]), list(dict.fromkeys(written)))
+            self._run_for_ids(conn, self._page_sql(update, "activity", moved), list(dict.fromkeys(written)))
         self._contacts_resolved_late = False
 
     def _link_activities_of_converted_leads(self, conn: Connection, source_ids: Sequence[str]) -> None:
