@@ -18,6 +18,10 @@ Who does what:
 - ``Page.deleted_ids`` name rows of the object's cache table: ``ConnectorSpec.object_tables[object]``, or
   ``Page.table`` when given.  Declare ``object_tables``: without it the engine must guess the table from the
   record types it has seen, and id reconciliation (which finds hard deletes) is skipped for that object.
+- **Threads**: the engine iterates ``fetch`` in a thread of its own, a page ahead of its writes, and begins
+  the next object's ``fetch`` as soon as the current one's generator has finished (while its last pages
+  are still being written).  The connector is never called by two threads at once, but not always by the
+  same thread: keep no thread-local state between calls.
 
 A connector is registered through the ``register_connectors`` hook as a :class:`ConnectorSpec`; the
 built-in Salesforce and HubSpot connectors come through it exactly as a third-party one would.

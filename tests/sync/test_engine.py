@@ -18,7 +18,7 @@ from sqlalchemy import text
 from agent.config import TeamConfig
 from agent.db import Database
 from agent.sync.connector import Cursor, Page, SyncContext
-from agent.sync.engine import SyncEngine, utc_now
+from agent.sync.engine import NoProgress, SyncEngine, utc_now
 from agent.sync.records import (
     AccountRecord,
     ActivityRecord,
@@ -561,3 +561,70 @@ def test_a_run_analyses_the_tables_it_changed_by_more_than_a_tenth(db: Database)
     assert analysed_at() == first
     assert write(271, 1) == ["activity"]  # 71 changed
     assert analysed_at() != first
+
+
+class _FetchWatch(MemoryConnector):
+    """Sets ``begun`` when the fetch of ``watched`` begins (in whichever thread runs it)."""
+
+    def __init__(self, *args: object, watched: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.watched = watched
+        self.begun = threading.Event()
+
+    def fetch(self, object_name: str, cursor: Cursor, context: SyncContext):
+        if object_name == self.watched:
+            self.begun.set()
+        yield from super().fetch(object_name, cursor, context)
+
+
+class _OnLastPage(NoProgress):
+    """Runs ``action`` once the page of ``object_name`` is committed."""
+
+    def __init__(self, object_name: str, action) -> None:
+        self.object_name = object_name
+        self.action = action
+
+    def page_written(self, connection: str, object_name: str, records: int, expected_total: int | None) -> None:
+        if object_name == self.object_name:
+            self.action()
+
+
+def test_the_next_object_is_fetched_while_the_page_before_it_is_written(db: Database) -> None:
+    connector = _FetchWatch({"accounts": [AccountRecord(source_id="A1", last_modified_at=at(0))],
+                             "contacts": [ContactRecord(source_id="C1", account_source_id="A1",
+                                                        last_modified_at=at(1))]},
+                            page_size=2, tables=TABLES, watched="contacts")
+    seen: list[bool] = []
+    # The accounts' only page is committed; before the engine goes on, the contacts' fetch has begun.
+    progress = _OnLastPage("accounts", lambda: seen.append(connector.begun.wait(timeout=10)))
+    outcomes = run(db, connector, engine=SyncEngine(db, clock=lambda: NOW, progress=progress))
+    assert seen == [True]
+    assert [(o.object, o.status, o.records) for o in outcomes] == [("accounts", "ok", 1), ("contacts", "ok", 1)]
+    assert rows(db, "SELECT c.source_id, a.source_id FROM contact c JOIN account a ON a.id = c.account_id") == [
+        ("C1", "A1")]
+    assert rows(db, "SELECT object, status FROM sync_run ORDER BY id") == [("accounts", "ok"), ("contacts", "ok")]
+
+
+def test_an_interrupted_run_lets_go_of_the_object_it_opened_ahead(db: Database) -> None:
+    connector = _FetchWatch({"accounts": [AccountRecord(source_id="A1", last_modified_at=at(0))],
+                             "contacts": [ContactRecord(source_id="C1", last_modified_at=at(1))]},
+                            page_size=2, tables=TABLES, watched="contacts")
+
+    def interrupt() -> None:
+        assert connector.begun.wait(timeout=10)
+        raise KeyboardInterrupt
+
+    engine = SyncEngine(db, clock=lambda: NOW, progress=_OnLastPage("accounts", interrupt))
+    try:
+        run(db, connector, engine=engine)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt did not reach the caller")
+    # the contacts were opened (lease, run row) but never written: released, and said so
+    assert rows(db, "SELECT object, lease_owner, initial_load_done, records_synced FROM sync_cursor "
+                    "WHERE object = 'contacts'") == [("contacts", None, False, 0)]
+    assert rows(db, "SELECT status FROM sync_run WHERE object = 'contacts'") == [("stopped",)]
+    assert rows(db, "SELECT count(*) FROM contact") == [(0,)]
+    outcomes = run(db, connector)  # the next run syncs them
+    assert [(o.object, o.records) for o in outcomes] == [("accounts", 0), ("contacts", 1)]
