@@ -487,16 +487,27 @@ class _Lookahead:
         return None if following is None else lambda: self._open(following)
 
     def _open(self, object_name: str) -> None:
+        """The fetch starts from the stored cursor at once; the lease and the run row follow.  On SQLite
+        they wait for the page being written to commit, and the fetch must not wait with them.  Fetching
+        writes nothing, and the pages are used only if the cursor is still the one they start from once the
+        lease is held (another process may have synced the object in between)."""
         engine, context = self._engine, self._context
+        pages: Prefetched | None = None
         try:
-            if engine.acquire_lease(context.connection, object_name) is not None:
-                return  # busy: its turn says so
-            start = engine.starting_cursor(engine.read_cursor(context.connection, object_name), context)
+            stored = engine.read_cursor(context.connection, object_name)
+            start = engine.starting_cursor(stored, context)
             pages = engine._prefetched(self._connector, object_name, start, context)
-            run_id = engine._start_run(context.connection, object_name)
             pages.start()
-            self._opened[object_name] = _Opened(run_id, start, pages)
+            if engine.acquire_lease(context.connection, object_name) is not None:
+                pages.close()  # busy: its turn says so
+                return
+            if engine.read_cursor(context.connection, object_name) != stored:
+                pages.close()  # moved on meanwhile: its turn starts from where it is now
+                return
+            self._opened[object_name] = _Opened(engine._start_run(context.connection, object_name), start, pages)
         except Exception as error:  # the object's own turn opens it again, and reports what fails
+            if pages is not None:
+                pages.close()
             log.debug("%s/%s: not opened ahead: %s", context.connection, object_name, _describe(error))
 
     def abandon(self) -> None:
