@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -153,7 +154,7 @@ def sync_context(config: AgentConfig, name: str, *, full: bool = False,
 def _registry(console: Console, host: PluginHost) -> ConnectorRegistry:
     registry = collect_connectors(host)
     for error in registry.errors:
-        console.print(f"[yellow]plugin {error.plugin}[/]: {error.message}")
+        console.print(f"[yellow]plugin {escape(error.plugin)}[/]: {escape(error.message)}")
     return registry
 
 
@@ -185,7 +186,8 @@ def _chosen_objects(console: Console, connector: Connector, name: str, object_na
 
 def _print_warnings(console: Console, warnings: list[str]) -> None:
     for message in dict.fromkeys(warnings):
-        console.print(f"[yellow]![/] {message}")
+        # escaped: a message that names a config section ("[connections.crm.mapping.x]") is not markup
+        console.print(f"[yellow]![/] {escape(message)}")
 
 
 def _print_summary(console: Console, outcomes: list[ObjectOutcome]) -> None:

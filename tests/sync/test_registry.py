@@ -57,3 +57,16 @@ def test_the_built_in_connectors_come_through_the_entry_points() -> None:
     registry = collect_connectors(plugin_host(load_entry_points=True))
     assert registry.plugin_of("salesforce") == "salesforce"
     assert registry["salesforce"].object_tables["Task"] == "activity"
+
+
+def test_a_warning_that_names_a_config_section_prints_it() -> None:
+    import io
+
+    from rich.console import Console
+
+    from agent.sync.cli import _print_warnings
+
+    out = io.StringIO()
+    _print_warnings(Console(file=out, width=200), ["Task.Type value 'Demo' lands as 'call' (add it to "
+                                                   "[connections.<name>.mapping.activity_types] to count it)"])
+    assert "add it to [connections.<name>.mapping.activity_types] to count it" in out.getvalue()
