@@ -406,6 +406,15 @@ def test_over_long_text_is_cut_to_its_column_and_the_record_kept(db: Database) -
     assert rows(db, "SELECT length(name) FROM opportunity") == [(255,)]
 
 
+def _log_rewrites(db: Database) -> None:
+    """SQLite has no xmin: a trigger the test adds logs each rewrite of an activity row."""
+    if db.dialect == "sqlite":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE test_rewrites (source_id TEXT)")
+            conn.exec_driver_sql("CREATE TRIGGER test_rewrite AFTER UPDATE ON activity BEGIN "
+                                 "INSERT INTO test_rewrites VALUES (new.source_id); END")
+
+
 def _row_version(db: Database, source_id: str) -> object:
     """Something that changes whenever the activity row is rewritten: PostgreSQL's xmin; on SQLite the
     row's place in a log kept by a trigger the test adds."""
@@ -415,11 +424,7 @@ def _row_version(db: Database, source_id: str) -> object:
 
 
 def test_a_row_whose_parent_never_comes_is_not_rewritten_by_every_run(db: Database) -> None:
-    if db.dialect == "sqlite":
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE test_rewrites (source_id TEXT)")
-            conn.exec_driver_sql("CREATE TRIGGER test_rewrite AFTER UPDATE ON activity BEGIN "
-                                 "INSERT INTO test_rewrites VALUES (new.source_id); END")
+    _log_rewrites(db)
     tasks = [ActivityRecord(source_id="T1", kind="call", account_source_id="A-gone", last_modified_at=at(1)),
              ActivityRecord(source_id="T2", kind="call", account_source_id="A-late", last_modified_at=at(2))]
     connector = MemoryConnector({"accounts": [AccountRecord(source_id="A0", last_modified_at=at(0))],
@@ -467,11 +472,7 @@ def test_activities_written_later_or_contacts_resolved_late_are_linked_to_the_co
 
 
 def test_a_record_read_again_unchanged_is_not_rewritten(db: Database) -> None:
-    if db.dialect == "sqlite":
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE test_rewrites (source_id TEXT)")
-            conn.exec_driver_sql("CREATE TRIGGER test_rewrite AFTER UPDATE ON activity BEGIN "
-                                 "INSERT INTO test_rewrites VALUES (new.source_id); END")
+    _log_rewrites(db)
     tasks = [ActivityRecord(source_id="T1", kind="call", subject="same", last_modified_at=at(1)),
              ActivityRecord(source_id="T2", kind="call", subject="old", last_modified_at=at(2))]
     connector = MemoryConnector({"tasks": tasks}, page_size=2, tables=TABLES)
