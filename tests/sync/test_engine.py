@@ -486,6 +486,32 @@ def test_a_record_read_again_unchanged_is_not_rewritten(db: Database) -> None:
     assert _row_version(db, "T2") != before[1]
 
 
+def test_a_change_outside_the_indexed_columns_leaves_the_indexes_alone(db: Database) -> None:
+    """SQLite rewrites the entries of every index that reads a column named in ``SET``, changed or not.  A
+    trigger ``UPDATE OF`` columns fires on exactly that condition: here the (kind, occurred_at) index's."""
+    tasks = [ActivityRecord(source_id=f"T{n}", kind="call", subject="old", occurred_at=at(10), last_modified_at=at(n))
+             for n in (1, 2, 3)]
+    connector = MemoryConnector({"tasks": tasks}, page_size=3, tables=TABLES)
+    run(db, connector)
+    if db.dialect == "sqlite":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE test_index_writes (source_id TEXT)")
+            conn.exec_driver_sql("CREATE TRIGGER test_index_write AFTER UPDATE OF kind, occurred_at ON activity "
+                                 "BEGIN INSERT INTO test_index_writes VALUES (new.source_id); END")
+    later = NOW + timedelta(hours=1)
+    connector.put("tasks", ActivityRecord(source_id="T1", kind="call", subject="new", occurred_at=at(10),
+                                          last_modified_at=later))
+    connector.put("tasks", ActivityRecord(source_id="T2", kind="meeting", subject="old", occurred_at=at(10),
+                                          last_modified_at=later))
+    run(db, connector, now=later, full=True)  # T3 is read again unchanged
+    assert rows(db, "SELECT source_id, kind, subject FROM activity ORDER BY source_id") == [
+        ("T1", "call", "new"), ("T2", "meeting", "old"), ("T3", "call", "old")]
+    assert rows(db, "SELECT source_id FROM activity WHERE kind = 'meeting' AND occurred_at IS NOT NULL") == [("T2",)]
+    if db.dialect == "sqlite":
+        # only T2, whose kind changed, had its index entries rewritten
+        assert rows(db, "SELECT source_id FROM test_index_writes") == [("T2",)]
+
+
 def test_a_statement_over_a_list_of_ids_has_one_text_whatever_the_length(db: Database) -> None:
     """Drivers keep prepared statements by their text (sqlite3: 128 per connection).  A text per list length
     kept dozens of big programs alive through a load: 36 MB at 100k deals."""
