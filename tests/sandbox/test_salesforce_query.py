@@ -389,3 +389,28 @@ def test_split_serving_only_salesforce_rows(tmp_path: Path, sandbox_tls_dir: Pat
                                                                                                    "Bob Stone"]
         assert count(sf, "SELECT Id FROM OpportunityStage") == 4  # shared by both CRMs
     world.close()
+
+
+@pytest.mark.parametrize("only_crm", [None, "salesforce"])
+def test_the_newest_stamp_of_an_object_that_is_part_of_a_table(tmp_path: Path, sandbox_tls_dir: Path,
+                                                              only_crm: str | None) -> None:
+    """A connector's ceiling query, which the sandbox answers by walking its stamp index: the object's own
+    condition still holds (the newer meeting and note are not Tasks), and queryAll counts deleted rows."""
+    world = build_world(tmp_path)
+    for record_id, stamp in ((2, "2027-06-01"), (3, "2027-06-02"), (5, "2027-06-03"), (6, "2027-06-04")):
+        # 2: an email (Task), 3: a meeting (Event), 5: a note (neither), 6: a deleted call (Task)
+        world.update("activities", record_id, {"updated_at": f"{stamp}T00:00:00.000Z"}, bump=False)
+    world.update("stage_history", 1, {"updated_at": "2027-06-05T00:00:00.000Z"}, bump=False)
+    service = SalesforceService(world, only_crm=only_crm, limits_scale=0)
+    with running_sandbox(world, tls_dir=sandbox_tls_dir, services={"salesforce": service}) as running:
+        sf = running.salesforce_client()
+
+        def newest(sobject: str, include_deleted: bool = False) -> list[str]:
+            soql = f"SELECT SystemModstamp FROM {sobject} ORDER BY SystemModstamp DESC LIMIT 1"
+            return [row["SystemModstamp"] for row in sf.query(soql, include_deleted=include_deleted)["records"]]
+
+        assert newest("Task") == ["2027-06-01T00:00:00.000+0000"]
+        assert newest("Task", include_deleted=True) == ["2027-06-04T00:00:00.000+0000"]
+        assert newest("Event") == ["2027-06-02T00:00:00.000+0000"]
+        assert newest("OpportunityHistory") == ["2027-06-05T00:00:00.000+0000"]
+    world.close()

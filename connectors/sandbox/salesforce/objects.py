@@ -425,7 +425,7 @@ def _opportunity_history(home: str) -> SObjectType:
               picklist=tuple(dict.fromkeys(FORECAST_CATEGORY_API.values()))),
             f("CurrencyIsoCode", "picklist",
               f"COALESCE((SELECT o.currency FROM opportunities o WHERE o.id = {{t}}.opportunity_id), {home})"),
-            *audit_fields(created="{t}.entered_at", modified="COALESCE({t}.updated_at, {t}.entered_at)",
+            *audit_fields(created="{t}.entered_at", modified="{t}.updated_at",  # never NULL: the world sets it
                           by_user="(SELECT o.owner_rep_id FROM opportunities o WHERE o.id = {t}.opportunity_id)",
                           last_modified=False),
         ),

@@ -427,9 +427,22 @@ def compile_query(query: Query, context: QueryContext) -> CompiledQuery:
     order_sql = _order_by(query, compiler, kind)
     return CompiledQuery(
         sobject=sobject, kind=kind, columns=columns, select_sql=select_sql if kind != "aggregate" else select_sql[1:],
-        source_sql=f"{sobject.source} AS t", join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1",
+        source_sql=f"{sobject.source} AS t{_newest_first_index(query, sobject, context, order_sql)}",
+        join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1",
         params=compiler.params,
         order_sql=order_sql, limit=query.limit, offset=query.offset, fields_function=fields_function)
+
+
+def _newest_first_index(query: Query, sobject: SObjectType, context: QueryContext, order_sql: str) -> str:
+    """``INDEXED BY`` the world's stamp index for "the newest N" (``ORDER BY SystemModstamp DESC LIMIT 1``, a
+    connector's ceiling) of an object that is a part of its table, as Salesforce's own index on the stamp
+    serves it.  SQLite's planner would take the index of the object's condition (Task: the activity kinds),
+    read every row it finds and sort them: 140 ms for Task at 100k deals, growing with the table."""
+    if query.limit is None or query.where is not None or not sobject.base_condition \
+            or sobject.source != sobject.world_table or not order_sql.startswith("ORDER BY (t.updated_at) "):
+        return ""
+    crm = context.only_crm is not None and bool(sobject.crm_column)
+    return f" INDEXED BY ix_{sobject.source}_{'crm' if crm else 'updated'}"
 
 
 def _select_records(query: Query, compiler: _Compiler, columns: list[Column], select_sql: list[str]) -> bool:
