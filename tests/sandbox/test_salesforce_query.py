@@ -401,6 +401,12 @@ def test_the_newest_stamp_of_an_object_that_is_part_of_a_table(tmp_path: Path, s
         # 2: an email (Task), 3: a meeting (Event), 5: a note (neither), 6: a deleted call (Task)
         world.update("activities", record_id, {"updated_at": f"{stamp}T00:00:00.000Z"}, bump=False)
     world.update("stage_history", 1, {"updated_at": "2027-06-05T00:00:00.000Z"}, bump=False)
+    # 300 more calls, one a minute on 2027-05-01 from 00:00 (04:59 is the newest): a newest-first query that
+    # takes more than one page
+    world.insert("activities", [{"id": 100 + n, "kind": "call", "subject": f"Call {n}", "owner_rep_id": 1,
+                                 "created_at": "2027-01-01T00:00:00.000Z",
+                                 "updated_at": f"2027-05-01T{n // 60:02d}:{n % 60:02d}:00.000Z"}
+                                for n in range(300)])
     service = SalesforceService(world, only_crm=only_crm, limits_scale=0)
     with running_sandbox(world, tls_dir=sandbox_tls_dir, services={"salesforce": service}) as running:
         sf = running.salesforce_client()
@@ -413,4 +419,10 @@ def test_the_newest_stamp_of_an_object_that_is_part_of_a_table(tmp_path: Path, s
         assert newest("Task", include_deleted=True) == ["2027-06-04T00:00:00.000+0000"]
         assert newest("Event") == ["2027-06-02T00:00:00.000+0000"]
         assert newest("OpportunityHistory") == ["2027-06-05T00:00:00.000+0000"]
+        soql = "SELECT Subject FROM Task ORDER BY SystemModstamp DESC LIMIT 250"
+        first = sf.query(soql, headers=SMALL_BATCH)
+        rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, headers=SMALL_BATCH)
+        subjects = [row["Subject"] for page in (first, rest) for row in page["records"]]
+        # the email, then the calls from the newest (Call 299, 04:59) down: 250 in all
+        assert subjects == ["Hello", *(f"Call {n}" for n in range(299, 50, -1))]
     world.close()

@@ -74,10 +74,13 @@ class CompiledQuery:
     limit: int | None
     offset: int | None
     fields_function: bool = False
+    # INDEXED BY for the statements that find and order the rows; not for the pages of a cursor, which reach
+    # their rows by id
+    order_index_sql: str = ""
 
     @property
     def from_sql(self) -> str:
-        return " ".join([f"FROM {self.source_sql}", *self.join_sql])
+        return " ".join([f"FROM {self.source_sql}{self.order_index_sql}", *self.join_sql])
 
     def id_select_sql(self) -> str:
         """The ordered ids of every matching record (what a cursor remembers)."""
@@ -427,10 +430,10 @@ def compile_query(query: Query, context: QueryContext) -> CompiledQuery:
     order_sql = _order_by(query, compiler, kind)
     return CompiledQuery(
         sobject=sobject, kind=kind, columns=columns, select_sql=select_sql if kind != "aggregate" else select_sql[1:],
-        source_sql=f"{sobject.source} AS t{_newest_first_index(query, sobject, context, order_sql)}",
-        join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1",
+        source_sql=f"{sobject.source} AS t", join_sql=compiler.join_sql, where_sql=" AND ".join(where) or "1",
         params=compiler.params,
-        order_sql=order_sql, limit=query.limit, offset=query.offset, fields_function=fields_function)
+        order_sql=order_sql, limit=query.limit, offset=query.offset, fields_function=fields_function,
+        order_index_sql=_newest_first_index(query, sobject, context, order_sql))
 
 
 def _newest_first_index(query: Query, sobject: SObjectType, context: QueryContext, order_sql: str) -> str:
