@@ -859,15 +859,21 @@ def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence
             f"{_update_if_changed(table_name, targets, 'postgresql')}")
 
 
-def _update_if_changed(table_name: str, targets: Sequence[str], dialect: str) -> str:
+def _update_if_changed(table_name: str, targets: Sequence[str], dialect: str, *, unchanged: Sequence[str] = ()) -> str:
     """``DO UPDATE`` of a row that exists, only where a value differs: a record read again unchanged (each
     run's overlap re-reads the last minutes' records) is not rewritten, which on PostgreSQL would cost a new
-    row version and, off a HOT update, an entry in every index."""
-    names = [name for name in targets if name not in ("id", "connection", "source_id")]
-    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    row version and, off a HOT update, an entry in every index.  The ``unchanged`` columns are not set, and
+    a row where one of them differs is left alone."""
+    names = [name for name in _updatable(targets) if name not in unchanged]
+    differs, equal = ("IS DISTINCT FROM", "IS NOT DISTINCT FROM") if dialect == "postgresql" else ("IS NOT", "IS")
     updates = ", ".join(f"{name} = excluded.{name}" for name in names)
     changed = " OR ".join(f"{table_name}.{name} {differs} excluded.{name}" for name in names)
-    return f"DO UPDATE SET {updates} WHERE {changed}"
+    same = "".join(f"{table_name}.{name} {equal} excluded.{name} AND " for name in unchanged)
+    return f"DO UPDATE SET {updates} WHERE {same}({changed})"
+
+
+def _updatable(targets: Sequence[str]) -> list[str]:
+    return [name for name in targets if name not in ("id", "connection", "source_id")]
 
 
 def _sqlite_update_leaving_indexes(table_name: str, targets: Sequence[str], insert: str) -> str | None:
@@ -877,16 +883,11 @@ def _sqlite_update_leaving_indexes(table_name: str, targets: Sequence[str], inse
     SQLite rewrites the entries of every index that reads a column named in ``SET``, changed or not: an
     activity whose subject changed cost a random leaf page in each of its six indexes, about three quarters
     of an incremental run's pages.  ``None`` when the table has no such split."""
-    names = [name for name in targets if name not in ("id", "connection", "source_id")]
-    indexed = _indexed_columns(table_name)
-    keyed = [name for name in names if name in indexed]
-    plain = [name for name in names if name not in indexed]
-    if not keyed or not plain:
+    names = _updatable(targets)
+    keyed = [name for name in names if name in _indexed_columns(table_name)]
+    if not keyed or len(keyed) == len(names):
         return None
-    updates = ", ".join(f"{name} = excluded.{name}" for name in plain)
-    same_keys = " AND ".join(f"{table_name}.{name} IS excluded.{name}" for name in keyed)
-    changed = " OR ".join(f"{table_name}.{name} IS NOT excluded.{name}" for name in plain)
-    return f"{insert}DO UPDATE SET {updates} WHERE {same_keys} AND ({changed})"
+    return insert + _update_if_changed(table_name, targets, "sqlite", unchanged=keyed)
 
 
 @cache
@@ -927,7 +928,7 @@ def _ids_text(sql: str, dialect: str) -> Any:
     held through a 100k-deal load."""
     if dialect == "postgresql":
         return text(sql.replace("IN :ids", "= ANY(CAST(:ids AS VARCHAR[]))"))
-    return text(sql.replace("IN :ids", f"IN ({_JSON_VALUES.format(':ids')})")).bindparams(
+    return text(sql.replace("IN :ids", "IN (SELECT value FROM json_each(:ids))")).bindparams(
         bindparam("ids", type_=_JsonArray()))
 
 
@@ -942,9 +943,6 @@ def _in(column: Any, values: list[Any], dialect: str) -> Any:
 
     rows = func.json_each(bindparam(None, values, type_=_JsonArray())).table_valued("value")
     return column.in_(select(rows.c.value))
-
-
-_JSON_VALUES = "SELECT value FROM json_each({})"
 
 
 class _JsonArray(TypeDecorator[list[Any]]):
