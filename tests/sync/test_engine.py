@@ -512,6 +512,40 @@ def test_a_change_outside_the_indexed_columns_leaves_the_indexes_alone(db: Datab
         assert rows(db, "SELECT source_id FROM test_index_writes") == [("T2",)]
 
 
+def test_past_the_first_load_only_the_rows_the_first_upsert_left_take_the_second(db: Database) -> None:
+    """A page of an incremental run mixes rows: new, changed outside the indexed columns, changed in one, and
+    read again unchanged (the overlap).  The statement that sets every column (and rewrites index entries)
+    must run for the last two only, not again over the whole page."""
+    window = NOW  # the first load's watermark (its start, no overlap here): the next run reads T3 again
+    tasks = [ActivityRecord(source_id=f"T{n}", kind="call", subject="old", occurred_at=at(10), last_modified_at=stamp)
+             for n, stamp in ((1, at(1)), (2, at(2)), (3, window))]
+    connector = MemoryConnector({"tasks": tasks}, page_size=10, tables=TABLES)
+    run(db, connector)
+    later = NOW + timedelta(hours=1)
+    connector.put("tasks", ActivityRecord(source_id="T1", kind="call", subject="new", occurred_at=at(10),
+                                          last_modified_at=later))
+    connector.put("tasks", ActivityRecord(source_id="T2", kind="meeting", subject="old", occurred_at=at(10),
+                                          last_modified_at=later))
+    connector.put("tasks", ActivityRecord(source_id="T4", kind="email", subject="added", occurred_at=at(10),
+                                          last_modified_at=later))
+    every_column = []
+    if db.dialect == "sqlite":
+        def remember(dbapi_connection, _record) -> None:
+            # sqlite3 traces each row of an executemany as its own statement
+            dbapi_connection.set_trace_callback(lambda sql: every_column.append(sql) if (
+                sql.startswith("INSERT INTO activity") and "kind = excluded.kind" in sql) else None)
+
+        db.engine.dispose()
+        event.listen(db.engine, "connect", remember)
+    run(db, connector, now=later)
+    assert rows(db, "SELECT source_id, kind, subject FROM activity ORDER BY source_id") == [
+        ("T1", "call", "new"), ("T2", "meeting", "old"), ("T3", "call", "old"), ("T4", "email", "added")]
+    assert rows(db, "SELECT source_id FROM activity WHERE kind = 'meeting' AND occurred_at IS NOT NULL") == [("T2",)]
+    if db.dialect == "sqlite":
+        # T1 (subject) and T4 (new) are written by the first statement; T2 (kind) and T3 (unchanged) are not
+        assert sorted(sql.split("'")[1] for sql in every_column) == ["T2", "T3"]
+
+
 def test_a_statement_over_a_list_of_ids_has_one_text_whatever_the_length(db: Database) -> None:
     """Drivers keep prepared statements by their text (sqlite3: 128 per connection).  A text per list length
     kept dozens of big programs alive through a load: 36 MB at 100k deals."""
