@@ -21,9 +21,9 @@ line items, stage history and contracts around them):
 
 Before each measured part, the machine settles what the part before it left to do: the kernel writes the
 dirty pages out (``sync``; a 1M load leaves gigabytes), and PostgreSQL ends its checkpoint (``CHECKPOINT``).
-A scheduled incremental run starts minutes after the load before it, when both are long done.  (An
-incremental run measured right after a 1M load took 14.1 s; the same run on a copy of that cache, later,
-took 9.0 s.)
+A scheduled incremental run starts minutes after the load before it, when both are long done.  (It did not
+explain why an incremental run right after a 1M load took 14.1 s and the same run later on a copy of that
+cache 9.0 s: with settling, the 1M ratio stayed at 0.017.)
 
 Each measured part runs in its own process and reports its peak RSS, so memory can be compared across
 sizes.  "× ceiling" is the baseline's time over the sync's time for the same pages (a HubSpot deal becomes

@@ -305,7 +305,8 @@ class CacheWriter:
 
     def _upsert_rows(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                      values: Mapping[str, list[Any]], updates_expected: bool) -> None:
-        """SQLite: one executemany of plain tuples, keys resolved in the same INSERT.
+        """SQLite: plain tuples, keys resolved in the same INSERT; one executemany for a first load's batch,
+        a call per row past it (see below).
 
         Values are already in the form SQLAlchemy would store (aware instants as UTC text, dates ISO,
         booleans 0/1): its per-value type processing costs more than the insert itself on a big load.  Each
