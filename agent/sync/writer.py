@@ -28,11 +28,11 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -305,8 +305,8 @@ class CacheWriter:
 
     def _upsert_rows(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                      values: Mapping[str, list[Any]], updates_expected: bool) -> None:
-        """SQLite: plain tuples, keys resolved in the same INSERT; one executemany for a first load's batch,
-        a call per row past it (see below).
+        """SQLite: plain tuples, keys resolved in the same INSERT; one executemany for a first load's batch;
+        past it, an UPDATE in place per row first (see below).
 
         Values are already in the form SQLAlchemy would store (aware instants as UTC text, dates ISO,
         booleans 0/1): its per-value type processing costs more than the insert itself on a big load.  Each
@@ -322,31 +322,32 @@ class CacheWriter:
             insert = (f"INSERT INTO {table_name} ({', '.join(targets)}) VALUES "
                       f"({', '.join(['?'] * len(columns) + lookups)}) ON CONFLICT (connection, source_id) ")
             statements = (insert + _update_if_changed(table_name, targets, "sqlite"),
-                          _sqlite_update_leaving_indexes(table_name, targets, insert))
+                          _sqlite_update_leaving_indexes(table_name, targets, insert),
+                          _sqlite_update_in_place(table_name, columns, references))
             self._statements[key] = statements
-        every_column, leaving_indexes = statements
+        every_column, leaving_indexes, in_place = statements
         stored = [values[name] if _value_kind(table_name, name) in ("text", "number")
                   else list(map(_sqlite_value, values[name])) for name in columns]
         connections = values["connection"]
         lookups = [column for ref in references for column in (connections, values[ref.source_column])]
         rows = list(zip(*stored, *lookups, strict=True))
+        if updates_expected and in_place is not None:
+            # Past the first load most rows exist and the usual change touches no indexed value: the UPDATE
+            # writes those without the upsert's parent searches (five random index pages for an activity,
+            # the most of an incremental run's reads).  Each row goes alone, since an executemany's rowcount
+            # is only the batch's total; the rest (new, read again unchanged, an indexed value or a key
+            # changed) take the upsert that sets every column.
+            left = _rows_not_written(conn, in_place.sql, rows, in_place.parameters)
+            if left:
+                conn.exec_driver_sql(every_column, left)
+            return
         if leaving_indexes is None:
             conn.exec_driver_sql(every_column, rows)
             return
-        # The rows the first statement does not write (read again unchanged, or with an indexed value changed)
-        # go through the statement that sets every column.  A first load's batch is all inserts: one
-        # executemany, whose rowcount says there is nothing left.  Past it, a batch nearly always holds a few
-        # rows read again unchanged, and the second statement over the whole batch searched every row's
-        # table, index and parents again (an eighth of an incremental run at 100k deals); so each row goes
-        # alone, and only the rows the first statement left take the second.
-        if updates_expected:
-            left = _rows_not_written(conn, leaving_indexes, rows)
-        elif conn.exec_driver_sql(leaving_indexes, rows).rowcount < len(rows):
-            left = rows
-        else:
-            left = []
-        if left:
-            conn.exec_driver_sql(every_column, left)
+        # A first load's batch is all inserts: one executemany, whose rowcount says there is nothing left for
+        # the statement that sets every column (it runs for the whole batch if something is).
+        if conn.exec_driver_sql(leaving_indexes, rows).rowcount < len(rows):
+            conn.exec_driver_sql(every_column, rows)
 
     def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
                        values: Mapping[str, list[Any]]) -> None:
@@ -893,15 +894,61 @@ def _updatable(targets: Sequence[str]) -> list[str]:
     return [name for name in targets if name not in ("id", "connection", "source_id")]
 
 
-def _rows_not_written(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``statement`` run row by row on the driver's cursor, and the rows it changed nothing for.  A call per
-    row costs about 1.5 µs more than one executemany (whose rowcount is only the batch's total)."""
+def _rows_not_written(conn: Connection, statement: str, rows: list[tuple[Any, ...]],
+                      parameters: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``statement`` run row by row on the driver's cursor with ``parameters(row)``, and the rows it changed
+    nothing for.  A call per row costs about 1.5 µs more than one executemany (whose rowcount is only the
+    batch's total)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         execute = cursor.execute
-        return [row for row in rows if execute(statement, row).rowcount == 0]
+        return [row for row in rows if execute(statement, parameters(row)).rowcount == 0]
     finally:
         cursor.close()
+
+
+@dataclass(frozen=True)
+class _InPlaceUpdate:
+    sql: str
+    parameters: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    """The statement's parameters from a row of ``_upsert_rows`` (its columns' values, in order, first)."""
+
+
+def _sqlite_update_in_place(table_name: str, columns: Sequence[str],
+                            references: Sequence[Reference]) -> _InPlaceUpdate | None:
+    """An UPDATE, by the row's unique key, of the columns no index reads, where every indexed value is as
+    stored and another differs: the usual change past a first load, written without a parent search.
+
+    A resolved key is right while its CRM id is unchanged: a row's id never changes, and purging a parent
+    sets its children's keys to NULL.  So "CRM id equal and key resolved" stands in for "key equal"; a key
+    left NULL is right while its parent is still absent (a product not synced, a deal filtered out), and
+    only such a key costs a search.  Not for an owner, whose key is the crm_user's ``rep_id`` (a changed
+    e-mail moves it): that one is looked up, and users are few.  ``None`` when every updatable column is
+    indexed."""
+    indexed = _indexed_columns(table_name)
+    names = _updatable(columns)
+    free = [name for name in names if name not in indexed]
+    if not free:
+        return None
+    position = {name: index for index, name in enumerate(columns)}
+    keyed = [name for name in names if name in indexed]
+    keyed += [ref.source_column for ref in references if ref.source_column not in keyed]
+    conditions = ["connection = ?", "source_id = ?", *(f"{name} IS ?" for name in keyed)]
+    picks = [position[name] for name in (*free, "connection", "source_id", *keyed)]
+    for ref in references:
+        if ref.parent == "crm_user":
+            conditions.append(f"{ref.id_column} IS (SELECT p.{ref.parent_key} FROM {ref.parent} p "
+                              f"WHERE p.connection = ? AND p.source_id = ?)")
+            picks += [position["connection"], position[ref.source_column]]
+        else:  # resolved, nothing to resolve, or still nothing to resolve it to (searched only then)
+            conditions.append(f"({ref.id_column} IS NOT NULL OR {ref.source_column} IS NULL OR NOT EXISTS "
+                              f"(SELECT 1 FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?))")
+            picks += [position["connection"], position[ref.source_column]]
+    conditions.append("(" + " OR ".join(f"{name} IS NOT ?" for name in free) + ")")
+    picks += [position[name] for name in free]
+    sql = (f"UPDATE {table_name} SET {', '.join(f'{name} = ?' for name in free)} "
+           f"WHERE {' AND '.join(conditions)}")
+    return _InPlaceUpdate(sql, itemgetter(*picks))
 
 
 def _sqlite_update_leaving_indexes(table_name: str, targets: Sequence[str], insert: str) -> str | None:

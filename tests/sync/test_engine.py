@@ -6,6 +6,7 @@ Every expected value is worked out by hand from the records written in the test.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -512,38 +513,60 @@ def test_a_change_outside_the_indexed_columns_leaves_the_indexes_alone(db: Datab
         assert rows(db, "SELECT source_id FROM test_index_writes") == [("T2",)]
 
 
-def test_past_the_first_load_only_the_rows_the_first_upsert_left_take_the_second(db: Database) -> None:
-    """A page of an incremental run mixes rows: new, changed outside the indexed columns, changed in one, and
-    read again unchanged (the overlap).  The statement that sets every column (and rewrites index entries)
-    must run for the last two only, not again over the whole page."""
+def test_past_the_first_load_a_row_is_updated_in_place_unless_a_key_or_an_indexed_value_moved(db: Database) -> None:
+    """A page of an incremental run mixes rows: changed outside the indexed columns (with a key resolved, one
+    left NULL because its contact was never synced), changed in an indexed column, read again unchanged (the
+    overlap), new, moved to another contact, and one whose owner's user now maps to another rep.  On SQLite
+    the first four-of-a-kind are written by the UPDATE in place; only the others take the statement that
+    sets every column (and looks the keys up), not the whole page."""
     window = NOW  # the first load's watermark (its start, no overlap here): the next run reads T3 again
-    tasks = [ActivityRecord(source_id=f"T{n}", kind="call", subject="old", occurred_at=at(10), last_modified_at=stamp)
-             for n, stamp in ((1, at(1)), (2, at(2)), (3, window))]
-    connector = MemoryConnector({"tasks": tasks}, page_size=10, tables=TABLES)
+    users = [UserRecord(source_id="U1", email="ann@example.com", name="Ann", last_modified_at=at(0))]
+    contacts = [ContactRecord(source_id="C1", name="Cy", last_modified_at=at(0))]
+
+    def task(n: int, stamp: datetime, *, kind: str = "call", subject: str = "old", contact: str | None = "C1",
+             owner: str | None = None) -> ActivityRecord:
+        return ActivityRecord(source_id=f"T{n}", kind=kind, subject=subject, occurred_at=at(10), last_modified_at=stamp,
+                              contact_source_id=contact, owner_source_id=owner)
+
+    tasks = [task(1, at(1)), task(2, at(2)), task(3, window), task(5, at(5), contact="C-gone"),
+             task(6, at(6), contact="C-gone"), task(7, at(7), owner="U1")]
+    connector = MemoryConnector({"users": users, "contacts": contacts, "tasks": tasks}, page_size=10, tables=TABLES)
     run(db, connector)
+    first_rep = rows(db, "SELECT owner_rep_id FROM activity WHERE source_id = 'T7'")[0][0]
+    assert first_rep is not None
     later = NOW + timedelta(hours=1)
-    connector.put("tasks", ActivityRecord(source_id="T1", kind="call", subject="new", occurred_at=at(10),
-                                          last_modified_at=later))
-    connector.put("tasks", ActivityRecord(source_id="T2", kind="meeting", subject="old", occurred_at=at(10),
-                                          last_modified_at=later))
-    connector.put("tasks", ActivityRecord(source_id="T4", kind="email", subject="added", occurred_at=at(10),
-                                          last_modified_at=later))
-    every_column = []
+    connector.put("users", UserRecord(source_id="U1", email="ann.new@example.com", name="Ann", last_modified_at=later))
+    for changed in (task(1, later, subject="new"), task(2, later, kind="meeting"), task(4, later, kind="email"),
+                    task(5, later, subject="new", contact="C-gone"), task(6, later, contact="C1"),
+                    task(7, later, subject="new", owner="U1")):
+        connector.put("tasks", changed)
+    in_place, every_column = [], []
     if db.dialect == "sqlite":
         def remember(dbapi_connection, _record) -> None:
-            # sqlite3 traces each row of an executemany as its own statement
-            dbapi_connection.set_trace_callback(lambda sql: every_column.append(sql) if (
-                sql.startswith("INSERT INTO activity") and "kind = excluded.kind" in sql) else None)
+            def trace(sql: str) -> None:  # sqlite3 traces each row of an executemany as its own statement
+                if sql.startswith("UPDATE activity SET last_modified_at"):
+                    in_place.append(re.search(r"source_id = '([^']+)'", sql).group(1))
+                elif sql.startswith("INSERT INTO activity") and "kind = excluded.kind" in sql:
+                    every_column.append(sql.split("'")[1])
+            dbapi_connection.set_trace_callback(trace)
 
         db.engine.dispose()
         event.listen(db.engine, "connect", remember)
     run(db, connector, now=later)
-    assert rows(db, "SELECT source_id, kind, subject FROM activity ORDER BY source_id") == [
-        ("T1", "call", "new"), ("T2", "meeting", "old"), ("T3", "call", "old"), ("T4", "email", "added")]
+    assert rows(db, "SELECT a.source_id, a.kind, a.subject, a.contact_source_id, c.source_id FROM activity a "
+                    "LEFT JOIN contact c ON c.id = a.contact_id ORDER BY a.source_id") == [
+        ("T1", "call", "new", "C1", "C1"), ("T2", "meeting", "old", "C1", "C1"), ("T3", "call", "old", "C1", "C1"),
+        ("T4", "email", "old", "C1", "C1"), ("T5", "call", "new", "C-gone", None), ("T6", "call", "old", "C1", "C1"),
+        ("T7", "call", "new", "C1", "C1")]
     assert rows(db, "SELECT source_id FROM activity WHERE kind = 'meeting' AND occurred_at IS NOT NULL") == [("T2",)]
+    new_rep = rows(db, "SELECT id FROM rep WHERE email = 'ann.new@example.com'")[0][0]
+    assert new_rep != first_rep
+    assert rows(db, "SELECT owner_rep_id FROM activity WHERE source_id = 'T7'") == [(new_rep,)]
     if db.dialect == "sqlite":
-        # T1 (subject) and T4 (new) are written by the first statement; T2 (kind) and T3 (unchanged) are not
-        assert sorted(sql.split("'")[1] for sql in every_column) == ["T2", "T3"]
+        assert sorted(in_place) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7"]  # each row tried in place once
+        # T1 and T5 were written in place; T4 is new, T3 unchanged, T2 (kind) and T6 (contact) changed an
+        # indexed value, and T7's owner maps to another rep: those took the statement that sets every column
+        assert sorted(every_column) == ["T2", "T3", "T4", "T6", "T7"]
 
 
 def test_a_statement_over_a_list_of_ids_has_one_text_whatever_the_length(db: Database) -> None:
