@@ -182,7 +182,7 @@ class SyncEngine:
         try:
             if opened is None:
                 start = self.starting_cursor(self.read_cursor(connection, object_name), context)
-                opened = _Opened(run_id, start, self._prefetched(connector, object_name, start, context))
+                opened = _Opened(run_id, start, self._prefetched(connector, object_name, start, context), object_name)
             if lookahead is not None:
                 opened.pages.when_exhausted(lookahead.opener_after(object_name))
             self._pages(opened, spec, object_name, context, writer, counters, seen_tables or {})
@@ -458,18 +458,29 @@ class _Opened:
     run_id: int
     start: Cursor
     pages: Prefetched
+    object_name: str
+
+
+ABANDON_WAIT_SECONDS = 10.0
+"""How long an interrupted run waits for an object being opened ahead to let itself go."""
 
 
 class _Lookahead:
-    """Opens the next object of a run as soon as the current one's pages are all fetched, while its last
-    pages are still being written: an incremental run is mostly one page per object, and without this the
-    writer waited for each object's describe, newest-stamp query and first page in turn (about a third of
-    an incremental run at 100k deals on SQLite; more against a real CRM's latency).
+    """Opens the objects after the current one while its pages are written: each object is opened as soon
+    as the one before it has all its pages fetched.  An incremental run is mostly one page per object, and
+    without this the writer waited for each object's describe, newest-stamp query and first page in turn.
 
-    The connector is still called by one thread at a time: the next object's fetch begins after the current
-    one's generator has finished.  One object at most is open ahead (its own successor is opened only once
-    the engine has taken it), so at most one more page is held than within an object.  Opening ahead does
-    what the object's own turn would (lease, run row, cursor); whatever fails there is left to that turn."""
+    How far ahead: past an object in its first load, one object (a load's pages are big, and its writing
+    is long enough to hide the next object's opening); past an object in steady state (pages of a few
+    thousand records at most), up to ``STEADY_AHEAD`` objects opened and not yet taken, so that a query the
+    CRM is slow to answer (Tasks, at 100k deals a third of a second) is asked while several small objects
+    are written (opening only one ahead, the writer waited a third of an incremental run for pages).
+
+    The connector is still called by one thread at a time: an object's fetch begins after the one before it
+    has finished.  Opening ahead does what the object's own turn would (lease, run row, cursor); whatever
+    fails there is left to that turn."""
+
+    STEADY_AHEAD = 3
 
     def __init__(self, engine: SyncEngine, connector: Connector, context: SyncContext, order: Sequence[str]) -> None:
         self._engine = engine
@@ -477,10 +488,28 @@ class _Lookahead:
         self._context = context
         # objects named twice (``--object X --object X``) are synced in turn without lookahead
         self._following = dict(zip(order, order[1:], strict=False)) if len(set(order)) == len(order) else {}
+        self._lock = threading.Lock()
         self._opened: dict[str, _Opened] = {}
+        self._requested: set[str] = set()
+        self._paused: str | None = None  # opened ahead; its successor waits for room
+        self._closed = False
+        self._in_flight = 0  # objects being opened
+        self._settled = threading.Condition(self._lock)
 
     def take(self, object_name: str) -> _Opened | None:
-        return self._opened.pop(object_name, None)
+        """The object, if it was opened ahead (the engine's turn for it has come)."""
+        with self._lock:
+            opened = self._opened.pop(object_name, None)
+            if self._paused == object_name:
+                self._paused = None  # its own turn opens its successor
+            resume = self._opened.get(self._paused) if self._paused is not None else None
+            if resume is not None and len(self._opened) < self.STEADY_AHEAD:
+                self._paused = None
+            else:
+                resume = None
+        if resume is not None:
+            resume.pages.when_exhausted(self.opener_after(resume.object_name))
+        return opened
 
     def opener_after(self, object_name: str) -> Callable[[], None] | None:
         following = self._following.get(object_name)
@@ -491,6 +520,32 @@ class _Lookahead:
         they wait for the page being written to commit, and the fetch must not wait with them.  Fetching
         writes nothing, and the pages are used only if the cursor is still the one they start from once the
         lease is held (another process may have synced the object in between)."""
+        with self._lock:
+            if self._closed or object_name in self._requested:
+                return
+            self._requested.add(object_name)
+            self._in_flight += 1
+        try:
+            opened = self._opened_ahead(object_name)
+            if opened is None:
+                return
+            with self._lock:
+                kept = not self._closed
+                if kept:
+                    self._opened[object_name] = opened
+                    further = opened.start.initial_load_done and len(self._opened) < self.STEADY_AHEAD
+                    if opened.start.initial_load_done and not further:
+                        self._paused = object_name
+            if not kept:  # the run ended while this object was being opened
+                self._let_go(object_name, opened)
+            elif further:
+                opened.pages.when_exhausted(self.opener_after(object_name))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._settled.notify_all()
+
+    def _opened_ahead(self, object_name: str) -> _Opened | None:
         engine, context = self._engine, self._context
         pages: Prefetched | None = None
         try:
@@ -500,24 +555,33 @@ class _Lookahead:
             pages.start()
             if engine.acquire_lease(context.connection, object_name) is not None:
                 pages.close()  # busy: its turn says so
-                return
+                return None
             if engine.read_cursor(context.connection, object_name) != stored:
                 pages.close()  # moved on meanwhile: its turn starts from where it is now
-                return
-            self._opened[object_name] = _Opened(engine._start_run(context.connection, object_name), start, pages)
+                return None
+            return _Opened(engine._start_run(context.connection, object_name), start, pages, object_name)
         except Exception as error:  # the object's own turn opens it again, and reports what fails
             if pages is not None:
                 pages.close()
             log.debug("%s/%s: not opened ahead: %s", context.connection, object_name, _describe(error))
+            return None
 
     def abandon(self) -> None:
-        """The run ended (an interrupt) with an object opened ahead: stop its fetch, close its run row and
-        release its lease; its cursor is untouched, so the next run syncs it."""
-        while self._opened:
-            object_name, opened = self._opened.popitem()
-            opened.pages.close()
-            self._engine._finish(self._context.connection, object_name, opened.run_id, _Run(), "stopped",
-                                 "the sync ended before this object's turn; the next run syncs it")
+        """The run ended (an interrupt) with objects opened ahead: stop their fetches, close their run rows
+        and release their leases; their cursors are untouched, so the next run syncs them.  An object being
+        opened meanwhile lets itself go; it is waited for a while (its lease waits on the database)."""
+        with self._lock:
+            self._closed = True
+            opened, self._opened = self._opened, {}
+        for object_name, item in opened.items():
+            self._let_go(object_name, item)
+        with self._lock:
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=ABANDON_WAIT_SECONDS)
+
+    def _let_go(self, object_name: str, opened: _Opened) -> None:
+        opened.pages.close()
+        self._engine._finish(self._context.connection, object_name, opened.run_id, _Run(), "stopped",
+                             "the sync ended before this object's turn; the next run syncs it")
 
 
 class Prefetched:

@@ -711,6 +711,59 @@ def test_the_next_object_is_fetched_while_the_page_before_it_is_written(db: Data
     assert rows(db, "SELECT object, status FROM sync_run ORDER BY id") == [("accounts", "ok"), ("contacts", "ok")]
 
 
+class _FetchLog(MemoryConnector):
+    """Records the order in which objects' fetches begin (in whichever thread runs them)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.begun: list[str] = []
+        self.changed = threading.Condition()
+
+    def fetch(self, object_name: str, cursor: Cursor, context: SyncContext):
+        with self.changed:
+            self.begun.append(object_name)
+            self.changed.notify_all()
+        yield from super().fetch(object_name, cursor, context)
+
+    def wait_for(self, count: int) -> list[str]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.begun) >= count, timeout=10)
+            return list(self.begun)
+
+
+def test_in_steady_state_objects_are_opened_up_to_three_ahead_of_the_one_being_written(db: Database) -> None:
+    """An incremental run is mostly one small page per object; a CRM slow to answer one object's query must
+    not leave the writer waiting, so several objects are fetched ahead.  Three at most: each holds pages."""
+    names = ["roles", "accounts", "contacts", "leads", "deals", "tasks"]
+    records = {"roles": [TeamRecord(source_id="R1", name="East")],
+               "accounts": [AccountRecord(source_id="A1", last_modified_at=at(0))],
+               "contacts": [ContactRecord(source_id="C1", last_modified_at=at(0))],
+               "leads": [LeadRecord(source_id="L1", created_at=at(0), last_modified_at=at(0))],
+               "deals": [OpportunityRecord(source_id="D1", name="D", created_at=at(0), last_modified_at=at(0))],
+               "tasks": [ActivityRecord(source_id="T1", kind="call", last_modified_at=at(0))]}
+    connector = _FetchLog(records, page_size=5, tables=TABLES)
+    run(db, connector)  # the first load
+    later = NOW + timedelta(hours=1)
+    connector.put("accounts", AccountRecord(source_id="A1", name="Changed", last_modified_at=later))
+    connector.begun.clear()
+    seen: list[list[str]] = []
+
+    def while_accounts_are_written() -> None:
+        seen.append(connector.wait_for(5))  # accounts and the three after it
+        time.sleep(0.2)  # room for a fourth, were it opened
+        seen.append(list(connector.begun))
+
+    engine = SyncEngine(db, clock=lambda: later, progress=_OnLastPage("accounts", while_accounts_are_written))
+    outcomes = run(db, connector, engine=engine, now=later)
+    assert seen == [names[:5], names[:5]]  # tasks waited for room
+    assert connector.begun == names
+    assert [(o.object, o.status, o.records) for o in outcomes] == [
+        ("roles", "ok", 0), ("accounts", "ok", 1), ("contacts", "ok", 0), ("leads", "ok", 0), ("deals", "ok", 0),
+        ("tasks", "ok", 0)]
+    assert rows(db, "SELECT name FROM account") == [("Changed",)]
+    assert rows(db, "SELECT count(*) FROM sync_cursor WHERE lease_owner IS NOT NULL") == [(0,)]
+
+
 def test_an_interrupted_run_lets_go_of_the_object_it_opened_ahead(db: Database) -> None:
     connector = _FetchWatch({"accounts": [AccountRecord(source_id="A1", last_modified_at=at(0))],
                              "contacts": [ContactRecord(source_id="C1", last_modified_at=at(1))]},
