@@ -143,10 +143,15 @@ class PageCounts:
 
 def table_of(record: CrmRecord) -> str:
     """The cache table of a record; a connector's subclass of a record type goes where its base goes."""
-    for kind in type(record).__mro__:
-        if kind in RECORD_TABLES:
-            return RECORD_TABLES[kind]  # type: ignore[index]
-    raise TypeError(f"{type(record).__name__} is not a normalized record type (see agent/sync/records.py)")
+    return _table_of_kind(type(record))
+
+
+@cache
+def _table_of_kind(kind: type[CrmRecord]) -> str:
+    for base in kind.__mro__:
+        if base in RECORD_TABLES:
+            return RECORD_TABLES[base]  # type: ignore[index]
+    raise TypeError(f"{kind.__name__} is not a normalized record type (see agent/sync/records.py)")
 
 
 def cache_table(name: str) -> Table:
@@ -1115,9 +1120,11 @@ def _longest(column: list[Any]) -> int:
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy stores it in SQLite (``UTCDateTime``: UTC, no offset, microseconds)."""
     if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: records carry aware UTC instants")
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:  # records carry UTC: converting a UTC instant was half of this call
+            if value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value!r}: records carry aware UTC instants")
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool):

@@ -787,3 +787,20 @@ def test_an_interrupted_run_lets_go_of_the_object_it_opened_ahead(db: Database) 
     assert rows(db, "SELECT count(*) FROM contact") == [(0,)]
     outcomes = run(db, connector)  # the next run syncs them
     assert [(o.object, o.records) for o in outcomes] == [("accounts", 0), ("contacts", 1)]
+
+
+def test_instants_are_stored_as_utc_text_whatever_zone_they_carry() -> None:
+    from agent.sync.writer import _sqlite_value
+
+    jakarta = ZoneInfo("Asia/Jakarta")  # UTC+7, no daylight saving
+    assert _sqlite_value(datetime(2026, 1, 1, 7, 30, tzinfo=UTC)) == "2026-01-01 07:30:00.000000"
+    assert _sqlite_value(datetime(2026, 1, 1, 7, 30, 0, 250, tzinfo=jakarta)) == "2026-01-01 00:30:00.000250"
+    assert _sqlite_value(datetime(2026, 1, 1, 3, 0, tzinfo=ZoneInfo("UTC"))) == "2026-01-01 03:00:00.000000"
+    assert _sqlite_value(date(2026, 2, 28)) == "2026-02-28"
+    assert _sqlite_value(True) == 1
+    try:
+        _sqlite_value(datetime(2026, 1, 1, 7, 30))
+    except ValueError as error:
+        assert "naive datetime" in str(error)
+    else:
+        raise AssertionError("a naive datetime was stored")
