@@ -87,7 +87,7 @@ def worker(kind: str, crm: str, connection: dict[str, Any], database_url: str | 
         connection = {**connection, "bulk_threshold": BULK_THRESHOLD}
     config = parse_config({"agent": {"home_currency": "USD", "timezone": "UTC"}, "connections": {crm: connection}})
     context = sync_context(config, crm, warn=lambda message: None)
-    _import_everything_a_sync_uses(crm)
+    _import_everything_a_sync_uses(crm, database_url)
     started = time.perf_counter()
     if kind == "baseline":
         records = baseline(config, context) if crm == "salesforce" else hubspot_baseline(config, context)
@@ -97,18 +97,21 @@ def worker(kind: str, crm: str, connection: dict[str, Any], database_url: str | 
     return {"records": records, "seconds": seconds, "rss_mb": peak_rss_mb()}
 
 
-def _import_everything_a_sync_uses(crm: str) -> None:
+def _import_everything_a_sync_uses(crm: str, database_url: str | None) -> None:
     """Imports before the clock starts: the agent is a long-running process that pays them once, not per
     scheduled run (about 2.5 s on the machine of the README's figures, which would otherwise be most of an
     incremental run at 10k deals).  With them the client libraries, which the connectors import on first
     use, and the parts of them imported on first call (simple-salesforce brings zeep and lxml; hubspot-api-
     client imports each API's package when it is first reached): about 0.3 s, a tenth of an incremental run
-    at 100k deals, was spent importing inside the measured time."""
-    import sqlite3  # noqa: F401
+    at 100k deals, was spent importing inside the measured time.  Only the driver of the worker's own
+    database: psycopg would add 20 MB to a SQLite worker's peak RSS."""
+    if database_url and database_url.startswith("postgresql"):
+        import psycopg  # noqa: F401
+        import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+    elif database_url:
+        import sqlite3  # noqa: F401
 
-    import psycopg  # noqa: F401
-    import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
-    import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
+        import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 
     import agent.db  # noqa: F401
     import agent.migrations  # noqa: F401
