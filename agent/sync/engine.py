@@ -474,7 +474,7 @@ class _Lookahead:
     is long enough to hide the next object's opening); past an object in steady state (pages of a few
     thousand records at most), up to ``STEADY_AHEAD`` objects opened and not yet taken, so that a query the
     CRM is slow to answer (Tasks, at 100k deals a third of a second) is asked while several small objects
-    are written (opening only one ahead, the writer waited a third of an incremental run for pages).
+    are written (opening only one ahead, the writer waited a quarter of an incremental run for pages).
 
     The connector is still called by one thread at a time: an object's fetch begins after the one before it
     has finished.  Opening ahead does what the object's own turn would (lease, run row, cursor); whatever
