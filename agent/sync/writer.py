@@ -322,8 +322,7 @@ class CacheWriter:
         statements = self._statements.get(key)
         if statements is None:
             targets = [*columns, *(ref.id_column for ref in references)]
-            lookups = [f"(SELECT p.{ref.parent_key} FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?)"
-                       for ref in references]
+            lookups = [_parent_search(ref, f"p.{ref.parent_key}") for ref in references]
             insert = (f"INSERT INTO {table_name} ({', '.join(targets)}) VALUES "
                       f"({', '.join(['?'] * len(columns) + lookups)}) ON CONFLICT (connection, source_id) ")
             statements = (insert + _update_if_changed(table_name, targets, "sqlite"),
@@ -942,12 +941,11 @@ def _sqlite_update_in_place(table_name: str, columns: Sequence[str],
     picks = [position[name] for name in (*free, "connection", "source_id", *keyed)]
     for ref in references:
         if ref.parent == "crm_user":
-            conditions.append(f"{ref.id_column} IS (SELECT p.{ref.parent_key} FROM {ref.parent} p "
-                              f"WHERE p.connection = ? AND p.source_id = ?)")
+            conditions.append(f"{ref.id_column} IS {_parent_search(ref, f'p.{ref.parent_key}')}")
             picks += [position["connection"], position[ref.source_column]]
         else:  # resolved, nothing to resolve, or still nothing to resolve it to (searched only then)
             conditions.append(f"({ref.id_column} IS NOT NULL OR {ref.source_column} IS NULL OR NOT EXISTS "
-                              f"(SELECT 1 FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?))")
+                              f"{_parent_search(ref, '1')})")
             picks += [position["connection"], position[ref.source_column]]
     conditions.append("(" + " OR ".join(f"{name} IS NOT ?" for name in free) + ")")
     picks += [position[name] for name in free]
@@ -985,6 +983,11 @@ def _indexed_columns(table_name: str) -> frozenset[str]:
             words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(condition)))
             found.update(column.name for column in table.columns if column.name in words)
     return frozenset(found)
+
+
+def _parent_search(ref: Reference, picked: str) -> str:
+    """``picked`` from the parent whose (connection, source_id) are the next two parameters."""
+    return f"(SELECT {picked} FROM {ref.parent} p WHERE p.connection = ? AND p.source_id = ?)"
 
 
 def _lookup(table_name: str, ref: Reference) -> str:
