@@ -674,6 +674,13 @@ def marked_deleted_index_name(table: str) -> str:
     return f"ix_{table}_marked_deleted"
 
 
+# The CRM's own contracts that name their deal (a deal with one gets no contract derived from it): whether
+# there are any is asked once per sync run, and for Salesforce, whose standard Contract has no deal, the
+# answer is always no; through this index (empty there) instead of a scan of every contract.
+CRM_CONTRACT_NAMES_DEAL = "derived_from <> 'deal' AND opportunity_source_id IS NOT NULL"
+Index("ix_contract_crm_names_deal", SQLModel.metadata.tables["contract"].c.connection,
+      sqlite_where=text(CRM_CONTRACT_NAMES_DEAL), postgresql_where=text(CRM_CONTRACT_NAMES_DEAL))
+
 for _table in MARKED_DELETED_TABLES:
     Index(marked_deleted_index_name(_table), SQLModel.metadata.tables[_table].c.connection,
           sqlite_where=text(DELETED_MARK), postgresql_where=text(DELETED_MARK))

@@ -57,6 +57,7 @@ from sqlmodel import SQLModel
 
 from agent.config import TeamConfig
 from agent.models import (  # (importing agent.models registers the cache tables)
+    CRM_CONTRACT_NAMES_DEAL,
     DELETED_MARK,
     KEY_REFERENCES,
     MARKED_DELETED_TABLES,
@@ -696,12 +697,13 @@ class CacheWriter:
 
     def _crm_contracts_link_deals(self, conn: Connection) -> bool:
         """Whether any contract of the CRM names its deal (Salesforce's standard Contract does not): asked
-        once per run, since without an index on ``contract.opportunity_id`` the check costs a scan a deal."""
+        once per run, since without an index on ``contract.opportunity_id`` the check costs a scan a deal.
+        The condition is spelled as the partial index's (``ix_contract_crm_names_deal``), literal included:
+        a database uses a partial index only for a WHERE it can prove implies the index's."""
         if self._contracts_link_deals is None:
-            contract = cache_table("contract")
-            self._contracts_link_deals = conn.execute(select(contract.c.id).where(
-                contract.c.connection == self.settings.connection, contract.c.derived_from != "deal",
-                contract.c.opportunity_source_id.is_not(None)).limit(1)).first() is not None
+            self._contracts_link_deals = conn.execute(text(
+                f"SELECT 1 FROM contract WHERE connection = :connection AND {CRM_CONTRACT_NAMES_DEAL} LIMIT 1"),
+                {"connection": self.settings.connection}).first() is not None
         return self._contracts_link_deals
 
     def _drop_contracts_the_crm_replaces(self, conn: Connection, records: Sequence[CrmRecord]) -> None:

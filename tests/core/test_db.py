@@ -21,7 +21,7 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, models.SQLModel.metadata) == []
-    assert current_revision(database) == head_revision() == "0005"
+    assert current_revision(database) == head_revision() == "0006"
     # compare_metadata does not compare partial indexes' conditions: the migration's must be the models'
     name = models.unresolved_index_name("activity", "lead_id")
     query = ("SELECT indexdef FROM pg_indexes WHERE indexname = :name" if database.dialect == "postgresql"
@@ -29,6 +29,9 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
     with database.engine.connect() as connection:
         definition = connection.execute(text(query), {"name": name}).scalar_one()
     assert "lead_id IS NULL" in definition and "lead_source_id IS NOT NULL" in definition
+    with database.engine.connect() as connection:
+        definition = connection.execute(text(query), {"name": "ix_contract_crm_names_deal"}).scalar_one()
+    assert "<> 'deal'" in definition and "opportunity_source_id IS NOT NULL" in definition
     if database.dialect == "postgresql":  # compare_metadata does not compare storage parameters either
         with database.engine.connect() as connection:
             options = dict(connection.execute(text(

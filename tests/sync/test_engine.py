@@ -204,7 +204,13 @@ def test_a_row_whose_parent_comes_in_a_later_run_is_resolved_then(db: Database) 
 
 
 def test_the_end_of_run_passes_read_only_the_rows_they_are_for(db: Database) -> None:
-    from agent.models import DELETED_MARK, UNRESOLVED_REFERENCES, marked_deleted_index_name, unresolved_index_name
+    from agent.models import (
+        CRM_CONTRACT_NAMES_DEAL,
+        DELETED_MARK,
+        UNRESOLVED_REFERENCES,
+        marked_deleted_index_name,
+        unresolved_index_name,
+    )
     from agent.sync.writer import REFERENCES
 
     written = {(table, ref.id_column, ref.source_column) for table, refs in REFERENCES.items() for ref in refs}
@@ -218,6 +224,10 @@ def test_the_end_of_run_passes_read_only_the_rows_they_are_for(db: Database) -> 
         plan = rows(db, "EXPLAIN QUERY PLAN SELECT d.id FROM activity d WHERE d.connection = 'crm' "
                         f"AND d.{DELETED_MARK} LIMIT 1")
         assert marked_deleted_index_name("activity") in " ".join(str(row) for row in plan)
+        # and the once-a-run question whether CRM contracts name deals is asked of an index of only those
+        plan = rows(db, f"EXPLAIN QUERY PLAN SELECT 1 FROM contract WHERE connection = 'crm' AND "
+                        f"{CRM_CONTRACT_NAMES_DEAL} LIMIT 1")
+        assert "ix_contract_crm_names_deal" in " ".join(str(row) for row in plan)
 
 
 def test_reconciliation_finds_hard_deletes_across_objects_of_one_table(db: Database) -> None:
@@ -335,10 +345,14 @@ def test_a_won_deal_with_recurring_lines_starts_a_contract(db: Database) -> None
         # starts on the close date, runs 12 months to the day before 2026-06-30
         ("deal:D1", "deal", "2025-06-30", "2026-06-29", 12, 100.0, "A1", "ann@example.com", "D1"),
     ]
-    # the deal is lost after all: its contract goes
+    # the deal is lost after all: its contract goes; D2, edited, still gets none (a new run asks the cache
+    # whether CRM contracts name deals, through its partial index)
     later = NOW + timedelta(hours=1)
     connector.put("deals", OpportunityRecord(source_id="D1", created_at=at(0), close_date=date(2025, 6, 30),
                                              is_closed=True, last_modified_at=later))
+    connector.put("deals", OpportunityRecord(source_id="D2", created_at=at(0), amount=650.0,
+                                             close_date=date(2025, 6, 30), is_closed=True, is_won=True,
+                                             last_modified_at=later))
     run(db, connector, now=later)
     assert rows(db, "SELECT source_id FROM contract") == [("K2",)]
 
