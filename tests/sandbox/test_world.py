@@ -425,3 +425,14 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
         assert one.read_text() == two.read_text(), one.name
     opportunity = json.loads((tmp_path / "one" / "opportunities.jsonl").read_text().splitlines()[0])
     assert opportunity["is_closed"] in (True, False) and "crm" not in opportunity
+
+
+def test_a_search_of_one_engagement_type_by_stamp_is_served_by_an_index_of_that_type(tmp_path: Path) -> None:
+    # The statements the HubSpot search runs for each page of an incremental sync of calls: the page and
+    # its `total`.  Through (kind, deleted) alone the count read every call of the world.
+    world = small_world(tmp_path)
+    where = "r.kind = 'call' AND r.deleted = 0 AND (r.updated_at >= ?)"
+    for sql in (f"SELECT COUNT(*) FROM activities r WHERE {where}",
+                f"SELECT r.id FROM activities r WHERE {where} ORDER BY r.updated_at ASC, r.id ASC LIMIT 200"):
+        plan = " ".join(str(row[3]) for row in world.execute(f"EXPLAIN QUERY PLAN {sql}", ["2026-01-01"]))
+        assert "ix_activities_kind_updated (kind=? AND updated_at>?)" in plan, plan
