@@ -262,7 +262,7 @@ class CacheWriter:
             for start in range(0, len(same_kind), BATCH_ROWS):
                 batch = {name: column[start : start + BATCH_ROWS] for name, column in values.items()}
                 if self.dialect == "postgresql":
-                    self._upsert_arrays(conn, table_name, columns, batch)
+                    self._upsert_arrays(conn, table_name, columns, batch, updates_expected)
                 else:
                     self._upsert_rows(conn, table_name, columns, batch, updates_expected)
         source_ids = [record.source_id for record in records]
@@ -355,7 +355,7 @@ class CacheWriter:
             conn.exec_driver_sql(every_column, rows)
 
     def _upsert_arrays(self, conn: Connection, table_name: str, columns: tuple[str, ...],
-                       values: Mapping[str, list[Any]]) -> None:
+                       values: Mapping[str, list[Any]], updates_expected: bool = False) -> None:
         """PostgreSQL: the batch as one array per column, keys resolved in the same statement.
 
         ``INSERT .. SELECT .. FROM unnest(..) LEFT JOIN <parent> ..``: psycopg 3 runs an executemany row by
@@ -363,13 +363,18 @@ class CacheWriter:
         array per column is a single small statement.  Joining the parents here writes each row once (a
         separate UPDATE would write every row a second time, which PostgreSQL's MVCC pays for twice).
         Each array goes as one literal built here (``pg_array_literal``): psycopg's list dumper costs a
-        Python call per element, half of a big load's writing time.  Instants must be aware (records are)."""
+        Python call per element, half of a big load's writing time.  Instants must be aware (records are).
+
+        Past the first load (``updates_expected``) each key is looked up per row instead of joined: for a
+        page of 2,000 rows the planner hashes the whole of each big parent table (sequential scans of every
+        lead, contact and account: 294 of the 372 ms of an activity page at 100k deals, ten times that at
+        1M), where 2,000 index probes of its unique key cost a few milliseconds."""
         references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
         self._keep_statistics(conn, table_name, references, len(values["connection"]))
-        key = ("unnest:" + table_name, columns)
+        key = ("unnest:" + table_name, columns, updates_expected)
         sql = self._statements.get(key)
         if sql is None:
-            sql = _unnest_upsert(table_name, columns, references)
+            sql = _unnest_upsert(table_name, columns, references, lookups=updates_expected)
             self._statements[key] = sql
         conn.exec_driver_sql(sql, {f"c{index}": pg_array_literal(_value_kind(table_name, name), values[name])
                                    for index, name in enumerate(columns)})
@@ -870,14 +875,22 @@ def _table_rank(name: str) -> int:
     return TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
 
 
-def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence[Reference]) -> str:
+def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence[Reference], *,
+                   lookups: bool = False) -> str:
+    """The PostgreSQL upsert of one batch given as arrays; each key from its parent by a join, or with
+    ``lookups`` by a subquery per row (a probe of the parent's unique key, which the planner cannot turn
+    into a scan of the whole parent)."""
     table = cache_table(table_name)
     arrays = ", ".join(f"%(c{index})s::{_pg_array_type(table.c[name])}" for index, name in enumerate(columns))
-    joins = " ".join(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = u.connection "
-                     f"AND p{index}.source_id = u.{ref.source_column}" for index, ref in enumerate(references))
     targets = [*columns, *(ref.id_column for ref in references)]
-    picks = ", ".join([f"u.{name}" for name in columns] +
-                      [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)])
+    if lookups:
+        joins = ""
+        keys = [_lookup("u", ref) for ref in references]
+    else:
+        joins = " ".join(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = u.connection "
+                         f"AND p{index}.source_id = u.{ref.source_column}" for index, ref in enumerate(references))
+        keys = [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)]
+    picks = ", ".join([f"u.{name}" for name in columns] + keys)
     return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
             f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) "
             f"{_update_if_changed(table_name, targets, 'postgresql')}")
