@@ -366,9 +366,11 @@ class CacheWriter:
         Python call per element, half of a big load's writing time.  Instants must be aware (records are).
 
         Past the first load (``updates_expected``) each key is looked up per row instead of joined: for a
-        page of 2,000 rows the planner hashes the whole of each big parent table (sequential scans of every
-        lead, contact and account: 294 of the 372 ms of an activity page at 100k deals, ten times that at
-        1M), where 2,000 index probes of its unique key cost a few milliseconds."""
+        page of 2,000 rows the planner hashed the whole of each big parent table (sequential scans of every
+        lead, contact and account: 294 of the 372 ms of an activity page at 100k deals, and the tables grow
+        with the cache), where a probe of the parent's unique key per row costs what the page holds: the
+        same page took 131 ms instead of 304.  A first load's pages (10,000 new rows each) keep the join,
+        whose figures the benchmark has; lookups there are not measured yet."""
         references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
         self._keep_statistics(conn, table_name, references, len(values["connection"]))
         key = ("unnest:" + table_name, columns, updates_expected)
