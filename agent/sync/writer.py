@@ -365,12 +365,16 @@ class CacheWriter:
         Each array goes as one literal built here (``pg_array_literal``): psycopg's list dumper costs a
         Python call per element, half of a big load's writing time.  Instants must be aware (records are).
 
-        Past the first load (``updates_expected``) each key is looked up per row instead of joined: for a
-        page of 2,000 rows the planner hashed the whole of each big parent table (sequential scans of every
-        lead, contact and account: 294 of the 372 ms of an activity page at 100k deals, and the tables grow
-        with the cache), where a probe of the parent's unique key per row costs what the page holds: the
-        same page took 131 ms instead of 304.  A first load's pages (10,000 new rows each) keep the join,
-        whose figures the benchmark has; lookups there are not measured yet."""
+        Past the first load (``updates_expected``) the parents are not joined: for a page of 2,000 rows the
+        planner hashed the whole of each big parent table (sequential scans of every lead, contact and
+        account: 294 of the 372 ms of an activity page at 100k deals, and the tables grow with the cache).
+        Instead the statement joins the row as stored (one probe of the table's own unique key, whose pages
+        the conflict check then finds in memory) and keeps each stored key whose CRM id is unchanged, the usual
+        case past a first load; only a key whose CRM id moved or is still unresolved probes its parent.  The
+        same activity page: 304 ms with the join, 131 ms with a probe of every parent per row, 69 ms keeping
+        the stored keys.  Owners are still joined: users are few (a hash of them costs nothing), and a user's
+        rep can change under an unchanged CRM id (a new e-mail).  A first load's pages (10,000 new rows each)
+        keep the join, whose figures the benchmark has."""
         references = [ref for ref in REFERENCES.get(table_name, ()) if ref.source_column in columns]
         self._keep_statistics(conn, table_name, references, len(values["connection"]))
         key = ("unnest:" + table_name, columns, updates_expected)
@@ -880,22 +884,30 @@ def _table_rank(name: str) -> int:
 def _unnest_upsert(table_name: str, columns: Sequence[str], references: Sequence[Reference], *,
                    lookups: bool = False) -> str:
     """The PostgreSQL upsert of one batch given as arrays; each key from its parent by a join, or with
-    ``lookups`` by a subquery per row (a probe of the parent's unique key, which the planner cannot turn
-    into a scan of the whole parent)."""
+    ``lookups`` kept from the stored row where its CRM id is unchanged and otherwise from a subquery per row
+    (a probe of the parent's unique key, which the planner cannot turn into a scan of the whole parent).
+    Owners are always joined (see ``CacheWriter._upsert_arrays``)."""
     table = cache_table(table_name)
     arrays = ", ".join(f"%(c{index})s::{_pg_array_type(table.c[name])}" for index, name in enumerate(columns))
     targets = [*columns, *(ref.id_column for ref in references)]
+    joined = [ref for ref in references if not lookups or ref.parent == "crm_user"]
+    joins = " ".join(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = u.connection "
+                     f"AND p{index}.source_id = u.{ref.source_column}" for index, ref in enumerate(joined))
+    keys_joined = {ref: f"p{index}.{ref.parent_key}" for index, ref in enumerate(joined)}
     if lookups:
-        joins = ""
-        keys = [_lookup("u", ref) for ref in references]
-    else:
-        joins = " ".join(f"LEFT JOIN {ref.parent} p{index} ON p{index}.connection = u.connection "
-                         f"AND p{index}.source_id = u.{ref.source_column}" for index, ref in enumerate(references))
-        keys = [f"p{index}.{ref.parent_key}" for index, ref in enumerate(references)]
+        joins = (f"LEFT JOIN {table_name} t ON t.connection = u.connection AND t.source_id = u.source_id "
+                 + joins)
+    keys = [keys_joined.get(ref) or _kept_or_looked_up(ref) for ref in references]
     picks = ", ".join([f"u.{name}" for name in columns] + keys)
     return (f"INSERT INTO {table_name} ({', '.join(targets)}) SELECT {picks} FROM unnest({arrays}) "
             f"AS u({', '.join(columns)}) {joins} ON CONFLICT (connection, source_id) "
             f"{_update_if_changed(table_name, targets, 'postgresql')}")
+
+
+def _kept_or_looked_up(ref: Reference) -> str:
+    """The row's stored key (``t``) where its CRM id is unchanged and the key resolved, else the parent's."""
+    return (f"CASE WHEN t.{ref.id_column} IS NOT NULL AND t.{ref.source_column} = u.{ref.source_column} "
+            f"THEN t.{ref.id_column} ELSE {_lookup('u', ref)} END")
 
 
 def _update_if_changed(table_name: str, targets: Sequence[str], dialect: str, *, unchanged: Sequence[str] = ()) -> str:

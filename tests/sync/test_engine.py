@@ -530,12 +530,14 @@ def test_a_change_outside_the_indexed_columns_leaves_the_indexes_alone(db: Datab
 def test_past_the_first_load_a_row_is_updated_in_place_unless_a_key_or_an_indexed_value_moved(db: Database) -> None:
     """A page of an incremental run mixes rows: changed outside the indexed columns (with a key resolved, one
     left NULL because its contact was never synced), changed in an indexed column, read again unchanged (the
-    overlap), new, moved to another contact, and one whose owner's user now maps to another rep.  On SQLite
-    the first four-of-a-kind are written by the UPDATE in place; only the others take the statement that
-    sets every column (and looks the keys up), not the whole page."""
+    overlap), new, moved to another contact (from one never synced, and from one synced to another), and one
+    whose owner's user now maps to another rep.  On SQLite the first four-of-a-kind are written by the UPDATE
+    in place; only the others take the statement that sets every column (and looks the keys up), not the
+    whole page.  On PostgreSQL a key is kept from the stored row only while its CRM id is unchanged."""
     window = NOW  # the first load's watermark (its start, no overlap here): the next run reads T3 again
     users = [UserRecord(source_id="U1", email="ann@example.com", name="Ann", last_modified_at=at(0))]
-    contacts = [ContactRecord(source_id="C1", name="Cy", last_modified_at=at(0))]
+    contacts = [ContactRecord(source_id="C1", name="Cy", last_modified_at=at(0)),
+                ContactRecord(source_id="C2", name="Di", last_modified_at=at(0))]
 
     def task(n: int, stamp: datetime, *, kind: str = "call", subject: str = "old", contact: str | None = "C1",
              owner: str | None = None) -> ActivityRecord:
@@ -543,7 +545,7 @@ def test_past_the_first_load_a_row_is_updated_in_place_unless_a_key_or_an_indexe
                               contact_source_id=contact, owner_source_id=owner)
 
     tasks = [task(1, at(1)), task(2, at(2)), task(3, window), task(5, at(5), contact="C-gone"),
-             task(6, at(6), contact="C-gone"), task(7, at(7), owner="U1")]
+             task(6, at(6), contact="C-gone"), task(7, at(7), owner="U1"), task(8, at(8))]
     connector = MemoryConnector({"users": users, "contacts": contacts, "tasks": tasks}, page_size=10, tables=TABLES)
     run(db, connector)
     first_rep = rows(db, "SELECT owner_rep_id FROM activity WHERE source_id = 'T7'")[0][0]
@@ -552,7 +554,7 @@ def test_past_the_first_load_a_row_is_updated_in_place_unless_a_key_or_an_indexe
     connector.put("users", UserRecord(source_id="U1", email="ann.new@example.com", name="Ann", last_modified_at=later))
     for changed in (task(1, later, subject="new"), task(2, later, kind="meeting"), task(4, later, kind="email"),
                     task(5, later, subject="new", contact="C-gone"), task(6, later, contact="C1"),
-                    task(7, later, subject="new", owner="U1")):
+                    task(7, later, subject="new", owner="U1"), task(8, later, contact="C2")):
         connector.put("tasks", changed)
     in_place, every_column = [], []
     if db.dialect == "sqlite":
@@ -571,16 +573,16 @@ def test_past_the_first_load_a_row_is_updated_in_place_unless_a_key_or_an_indexe
                     "LEFT JOIN contact c ON c.id = a.contact_id ORDER BY a.source_id") == [
         ("T1", "call", "new", "C1", "C1"), ("T2", "meeting", "old", "C1", "C1"), ("T3", "call", "old", "C1", "C1"),
         ("T4", "email", "old", "C1", "C1"), ("T5", "call", "new", "C-gone", None), ("T6", "call", "old", "C1", "C1"),
-        ("T7", "call", "new", "C1", "C1")]
+        ("T7", "call", "new", "C1", "C1"), ("T8", "call", "old", "C2", "C2")]
     assert rows(db, "SELECT source_id FROM activity WHERE kind = 'meeting' AND occurred_at IS NOT NULL") == [("T2",)]
     new_rep = rows(db, "SELECT id FROM rep WHERE email = 'ann.new@example.com'")[0][0]
     assert new_rep != first_rep
     assert rows(db, "SELECT owner_rep_id FROM activity WHERE source_id = 'T7'") == [(new_rep,)]
     if db.dialect == "sqlite":
-        assert sorted(in_place) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7"]  # each row tried in place once
-        # T1 and T5 were written in place; T4 is new, T3 unchanged, T2 (kind) and T6 (contact) changed an
+        assert sorted(in_place) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"]  # each tried in place once
+        # T1 and T5 were written in place; T4 is new, T3 unchanged, T2 (kind), T6 and T8 (contact) changed an
         # indexed value, and T7's owner maps to another rep: those took the statement that sets every column
-        assert sorted(every_column) == ["T2", "T3", "T4", "T6", "T7"]
+        assert sorted(every_column) == ["T2", "T3", "T4", "T6", "T7", "T8"]
 
 
 def test_a_statement_over_a_list_of_ids_has_one_text_whatever_the_length(db: Database) -> None:
