@@ -8,7 +8,8 @@ SQLite one executemany.  References are resolved set-based in that same INSERT �
 subquery on SQLite) — so each row is written once; rows whose parent arrives later are resolved by one
 ``UPDATE`` per reference at the end of the run (:meth:`CacheWriter.resolve_dangling`).
 
-Derived here, where the connector could not say it:
+Derived here, where the connector could not say it (set on the rows before the upsert, so that each row is
+written once; only a first load's deals get their close instant from stage history by an UPDATE after it):
 
 - ``crm_user`` → ``rep`` by email (lower-cased): one rep per email across connections; the rep's team is
   the config team that lists the email, else the CRM team (role) of the user.
@@ -48,6 +49,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    func,
     select,
     text,
 )
@@ -258,7 +260,7 @@ class CacheWriter:
         for record in records:
             by_kind.setdefault(type(record), []).append(record)
         for kind, same_kind in by_kind.items():
-            columns, values = self._column_values(conn, table_name, kind, same_kind)
+            columns, values = self._column_values(conn, table_name, kind, same_kind, updates_expected)
             for start in range(0, len(same_kind), BATCH_ROWS):
                 batch = {name: column[start : start + BATCH_ROWS] for name, column in values.items()}
                 if self.dialect == "postgresql":
@@ -268,7 +270,7 @@ class CacheWriter:
         source_ids = [record.source_id for record in records]
         if table_name == "activity":
             self._note_activities_written(source_ids)
-        self._after_upsert(conn, table_name, records, source_ids)
+        self._after_upsert(conn, table_name, records, source_ids, closed_at_known=updates_expected)
 
     def _note_activities_written(self, source_ids: Sequence[str]) -> None:
         if self._activities_written is None:
@@ -277,17 +279,26 @@ class CacheWriter:
         if len(self._activities_written) > LINK_BY_ID_MAX:
             self._activities_written = None
 
-    def _column_values(self, conn: Connection, table_name: str, kind: type[CrmRecord],
-                       records: Sequence[CrmRecord]) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
+    def _column_values(self, conn: Connection, table_name: str, kind: type[CrmRecord], records: Sequence[CrmRecord],
+                       updates_expected: bool = False) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
         """The records as one list per column (what both databases' statements take), over-long text cut to
         its column's length.  Tables with values derived per row go through row dicts; the others (the
         big ones: activities, contacts, leads) are read column by column, which costs a C loop per column
-        instead of a Python step per value."""
+        instead of a Python step per value.
+
+        Values derived from the cache (a deal's stage probability, home amounts at the connection's rates, a
+        closed deal's entry into a closed stage) are set on the rows too, so that the upsert writes each row
+        once: set after it by an UPDATE, they cost every such row a second version, and a row read again
+        unchanged (each run's overlap) looked changed, since the upsert first wrote them empty."""
         fields = _record_columns(kind, table_name)
         if table_name in _DERIVED_ON_ROW or table_name == "stage_history":
             rows = [self._row(table_name, fields, record) for record in records]
             if table_name == "stage_history":
                 self._stage_history_amounts(conn, records, rows)
+            elif table_name == "opportunity":
+                self._deal_values_from_cache(conn, records, rows, with_history=updates_expected)
+            elif table_name == "line_item":
+                self._line_values_from_cache(conn, rows)
             columns = tuple(rows[0])
             values = {name: [row[name] for row in rows] for name in columns}
         else:
@@ -419,19 +430,16 @@ class CacheWriter:
     # -- derived in SQL (after the upsert, restricted to the page's rows) -------------------------------
 
     def _after_upsert(self, conn: Connection, table_name: str, records: Sequence[CrmRecord],
-                      source_ids: Sequence[str]) -> None:
+                      source_ids: Sequence[str], *, closed_at_known: bool = False) -> None:
         # The keys were resolved in the INSERT itself (both databases).
         if table_name == "crm_user":
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
-            self._derive_opportunities(conn, records, source_ids)
+            self._derive_opportunities(conn, records, source_ids, closed_at_known=closed_at_known)
             self._derive_contracts(conn, "opportunity", source_ids)
         elif table_name == "stage_history":
             self._closed_at_from_history(conn, source_ids)
         elif table_name == "line_item":
-            self._amount_home_from_rates(conn, "line_item", "net_total", "net_total_home", source_ids)
-            self._amount_home_from_rates(conn, "line_item", "(list_price * quantity)", "list_total_home", source_ids)
-            self._monthly_value(conn, source_ids)
             self._derive_contracts(conn, "line_item", source_ids)
         elif table_name == "lead":
             self._link_activities_of_converted_leads(conn, source_ids)
@@ -575,16 +583,79 @@ class CacheWriter:
 
     # -- deals ------------------------------------------------------------------------------------------
 
-    def _derive_opportunities(self, conn: Connection, records: Sequence[CrmRecord], source_ids: Sequence[str]) -> None:
-        self._run_for_ids(conn, self._page_sql(
-            "UPDATE opportunity SET probability = "
-            "(SELECT s.probability FROM stage s WHERE s.id = opportunity.stage_id)",
-            "opportunity", "AND probability IS NULL"), source_ids)
-        self._amount_home_from_rates(conn, "opportunity", "amount", "amount_home", source_ids)
+    def _derive_opportunities(self, conn: Connection, records: Sequence[CrmRecord], source_ids: Sequence[str], *,
+                              closed_at_known: bool = False) -> None:
+        """A first load's closed deals: their entry into a closed stage, where the cache has their history
+        (a resumed load's deals may).  Past the first load it was read before the upsert."""
+        if closed_at_known:
+            return
         without_closed_at = [r.source_id for r in records if getattr(r, "closed_at", None) is None]
         self._run_for_ids(conn, self._page_sql(
             f"UPDATE opportunity SET closed_at = COALESCE({_CLOSED_STAGE_ENTRY}, closed_at)",
             "opportunity", f"AND {_NO_INDEX.format('is_closed')}"), without_closed_at)
+
+    def _deal_values_from_cache(self, conn: Connection, records: Sequence[CrmRecord], rows: list[dict[str, Any]], *,
+                                with_history: bool) -> None:
+        """Set on the deals' rows what the connector left out: the stage's probability, the home amount at
+        the rate of the close date (``_rate_on``), and (``with_history``) the instant a closed deal entered
+        a closed stage by its stage history in the cache."""
+        if any(row["probability"] is None and row["stage_source_id"] for row in rows):
+            probability = self._stage_probabilities(conn)
+            for row in rows:
+                if row["probability"] is None and row["stage_source_id"]:
+                    row["probability"] = probability.get(row["stage_source_id"])
+        self._home_amounts_at_rates(conn, rows, (("amount", "amount_home"),), on="close_date")
+        if with_history:
+            entered = self._closed_at_in_history(conn, [
+                record.source_id for record in records
+                if getattr(record, "closed_at", None) is None and getattr(record, "is_closed", False)])
+            for row in rows:
+                row["closed_at"] = entered.get(row["source_id"], row["closed_at"])
+
+    def _line_values_from_cache(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Set on the line items' rows their home amounts at the current rate, and a recurring line's monthly
+        value (its net home total over its term)."""
+        for row in rows:
+            if row["list_price"] is not None and row["quantity"] is not None:
+                row["list_total"] = row["list_price"] * row["quantity"]
+        self._home_amounts_at_rates(conn, rows, (("net_total", "net_total_home"), ("list_total", "list_total_home")))
+        for row in rows:
+            row.pop("list_total", None)
+            term = row["recurring_term_months"]
+            if row["monthly_value_home"] is None and row["net_total_home"] is not None and term and term > 0:
+                row["monthly_value_home"] = row["net_total_home"] / term
+
+    def _home_amounts_at_rates(self, conn: Connection, rows: list[dict[str, Any]],
+                               amounts: Sequence[tuple[str, str]], on: str | None = None) -> None:
+        """``row[home] = row[amount] / rate`` where the connector gave no home amount, at the rate of the
+        row's currency on ``row[on]`` (else the current one); left empty where the connection has no rate."""
+        rates: dict[str, list[tuple[date | None, date | None, float]]] | None = None
+        for row in rows:
+            currency = row["currency"]
+            for amount, home in amounts:
+                if row[home] is None and row.get(amount) is not None and currency is not None:
+                    if rates is None:
+                        rates = self._rates(conn)
+                    rate = _rate_on(rates, currency, row[on] if on else None)
+                    row[home] = None if rate is None else row[amount] / rate
+
+    def _stage_probabilities(self, conn: Connection) -> dict[str, float | None]:
+        stage = cache_table("stage")
+        return dict(conn.execute(select(stage.c.source_id, stage.c.probability).where(
+            stage.c.connection == self.settings.connection)).all())
+
+    def _closed_at_in_history(self, conn: Connection, wanted: Sequence[str]) -> dict[str, datetime]:
+        """The instant each deal of ``wanted`` entered a closed stage, by its stage history in the cache (what
+        ``_CLOSED_STAGE_ENTRY`` reads); deals without such history are left out."""
+        # the subquery of the UPDATE that derives it for a first load's deals, so both read the history alike
+        statement = _ids_text(f"SELECT source_id, {_CLOSED_STAGE_ENTRY} FROM opportunity "
+                              "WHERE connection = :connection AND source_id IN :ids", self.dialect).columns(
+            cache_table("opportunity").c.source_id, cache_table("stage_history").c.entered_at)
+        found: dict[str, datetime] = {}
+        for batch in _batches(list(wanted)):
+            found.update((source_id, entered) for source_id, entered in conn.execute(
+                statement, {"connection": self.settings.connection, "ids": list(batch)}) if entered is not None)
+        return found
 
     def _closed_at_from_history(self, conn: Connection, source_ids: Sequence[str]) -> None:
         # Only deals whose close instant changes are written: history pages touch the same deals many times.
@@ -595,15 +666,6 @@ class CacheWriter:
             "(SELECT h.opportunity_id FROM stage_history h WHERE h.connection = :connection "
             "AND h.source_id IN :ids) AND EXISTS (SELECT 1 FROM stage_history h JOIN stage s ON s.id = h.stage_id "
             "WHERE h.opportunity_id = opportunity.id AND s.is_closed = TRUE)", self.dialect)
-        self._run_for_ids(conn, statement, source_ids)
-
-    def _amount_home_from_rates(self, conn: Connection, table_name: str, amount_sql: str, home: str,
-                                source_ids: Sequence[str]) -> None:
-        """``home = amount / rate`` for the page's rows the connector left without a home amount."""
-        on_date = "close_date" if "close_date" in cache_table(table_name).columns else "NULL"
-        statement = self._page_sql(
-            f"UPDATE {table_name} SET {home} = {amount_sql} / ({_rate_sql(table_name, 'currency', on_date)})",
-            table_name, f"AND {home} IS NULL AND {amount_sql} IS NOT NULL AND currency IS NOT NULL")
         self._run_for_ids(conn, statement, source_ids)
 
     def _stage_history_amounts(self, conn: Connection, records: Sequence[CrmRecord],
@@ -636,17 +698,12 @@ class CacheWriter:
     def _rates(self, conn: Connection) -> dict[str, list[tuple[date | None, date | None, float]]]:
         rate = cache_table("currency_rate")
         rates: dict[str, list[tuple[date | None, date | None, float]]] = {}
+        # by id: the current rate is the first undated one
         for iso_code, start, end, value in conn.execute(select(rate.c.iso_code, rate.c.start_date, rate.c.end_date,
                                                                rate.c.rate).where(
-                rate.c.connection == self.settings.connection)):
+                rate.c.connection == self.settings.connection).order_by(rate.c.id)):
             rates.setdefault(iso_code, []).append((start, end, value))
         return rates
-
-    def _monthly_value(self, conn: Connection, source_ids: Sequence[str]) -> None:
-        self._run_for_ids(conn, self._page_sql(
-            "UPDATE line_item SET monthly_value_home = net_total_home / recurring_term_months", "line_item",
-            "AND monthly_value_home IS NULL AND net_total_home IS NOT NULL AND recurring_term_months > 0"),
-            source_ids)
 
     def _contract_owners(self, conn: Connection, records: Sequence[CrmRecord]) -> None:
         """Contracts keep no owner source id: resolve the record's owner now, else the account's owner."""
@@ -1051,7 +1108,6 @@ def _in(column: Any, values: list[Any], dialect: str) -> Any:
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    from sqlalchemy import func
 
     rows = func.json_each(bindparam(None, values, type_=_JsonArray())).table_valued("value")
     return column.in_(select(rows.c.value))
@@ -1114,8 +1170,8 @@ def _order_of_magnitude(count: int) -> int:
 
 def _rate_on(rates: Mapping[str, list[tuple[date | None, date | None, float]]], currency: str,
              on: date | None) -> float | None:
-    """The rate of ``currency`` on ``on`` as ``_rate_sql`` picks it: a dated one covering the day, else the
-    current (undated) one."""
+    """Units of ``currency`` per home unit on ``on``: the dated rate covering the day (the latest to start),
+    else the current (undated) one; ``None`` where there is none or it is 0."""
     candidates = rates.get(currency, [])
     if on is not None:
         dated = [(start, value) for start, end, value in candidates
@@ -1126,19 +1182,7 @@ def _rate_on(rates: Mapping[str, list[tuple[date | None, date | None, float]]], 
     return current[0] or None if current else None
 
 
-def _rate_sql(table_name: str, currency: str, on_date: str) -> str:
-    """Units of ``currency`` per home unit: the dated rate covering ``on_date``, else the current one."""
-    dated = (f"(SELECT r.rate FROM currency_rate r WHERE r.connection = {table_name}.connection AND "
-             f"r.iso_code = {currency} AND r.start_date IS NOT NULL AND r.start_date <= {on_date} AND "
-             f"(r.end_date IS NULL OR r.end_date > {on_date}) ORDER BY r.start_date DESC LIMIT 1)")
-    current = (f"(SELECT r.rate FROM currency_rate r WHERE r.connection = {table_name}.connection AND "
-               f"r.iso_code = {currency} AND r.start_date IS NULL ORDER BY r.id LIMIT 1)")
-    return f"NULLIF(COALESCE({dated}, {current}), 0)" if on_date != "NULL" else f"NULLIF({current}, 0)"
-
-
 def _coalesce(first: Any, second: Any) -> Any:
-    from sqlalchemy import func
-
     return func.coalesce(first, second)
 
 

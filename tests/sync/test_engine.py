@@ -149,6 +149,45 @@ def test_first_load_resolves_keys_maps_reps_and_derives_values(db: Database) -> 
                     "WHERE object = 'deals'") == [("deals", True, 3, None)]
 
 
+def _note_updates(db: Database, table: str) -> None:
+    """Each row version an UPDATE (or an upsert's update) writes in ``table`` adds its source_id to
+    ``test_updates``."""
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE test_updates (source_id VARCHAR(100))")
+        if db.dialect == "postgresql":
+            conn.exec_driver_sql("CREATE FUNCTION test_note_update() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN INSERT INTO test_updates VALUES (NEW.source_id); RETURN NEW; END $$")
+            conn.exec_driver_sql(f"CREATE TRIGGER test_note_update AFTER UPDATE ON {table} FOR EACH ROW "
+                                 "EXECUTE FUNCTION test_note_update()")
+        else:
+            conn.exec_driver_sql(f"CREATE TRIGGER test_note_update AFTER UPDATE ON {table} "
+                                 "BEGIN INSERT INTO test_updates VALUES (new.source_id); END")
+
+
+def test_past_the_first_load_a_closed_deal_is_written_once_with_the_instant_it_entered_a_closed_stage(
+        db: Database) -> None:
+    """A closed deal without a close instant from the CRM closes when its stage history entered a closed stage
+    (D3: at 30 minutes), else at the end of its close date (D2).  Past the first load that instant is read
+    before the deal is written, so a changed closed deal is written once and one read again unchanged (D3, in
+    the overlap) not at all; both used to be written twice (the end-of-day fallback, then the history's)."""
+    data = world()
+    deals = data["deals"]
+    # D3 stamped at the first load's watermark (its start, no overlap here): the next run reads it again
+    deals[2] = OpportunityRecord(**{**deals[2].__dict__, "last_modified_at": NOW})
+    connector = MemoryConnector(data, page_size=10, tables=TABLES)
+    run(db, connector)
+    _note_updates(db, "opportunity")
+    later = NOW + timedelta(hours=1)
+    connector.put("deals", OpportunityRecord(**{**deals[1].__dict__, "amount": 600.0, "last_modified_at": later}))
+    run(db, connector, now=later)
+    with db.session() as session:
+        found = session.execute(text("SELECT source_id, closed_at, amount FROM opportunity WHERE is_closed = TRUE"))
+        closed = {source_id: (_instant(closed_at), amount) for source_id, closed_at, amount in found.all()}
+    # D2: the end of 2025-06-30 in Jakarta (UTC+7) = 17:00 UTC, its new amount; D3 as the first load left it
+    assert closed == {"D2": (datetime(2025, 6, 30, 17, tzinfo=UTC), 600.0), "D3": (at(30), 100.0)}
+    assert rows(db, "SELECT source_id FROM test_updates") == [("D2",)]
+
+
 def test_a_failed_run_resumes_from_its_last_committed_page(db: Database) -> None:
     deals = [OpportunityRecord(source_id=f"D{i}", created_at=at(0), amount=float(i), last_modified_at=at(i))
              for i in range(1, 8)]
