@@ -436,11 +436,11 @@ class CacheWriter:
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
             self._derive_opportunities(conn, records, source_ids, closed_at_known=closed_at_known)
-            self._derive_contracts(conn, "opportunity", source_ids)
+            self._derive_contracts(conn, "opportunity", records)
         elif table_name == "stage_history":
             self._closed_at_from_history(conn, source_ids)
         elif table_name == "line_item":
-            self._derive_contracts(conn, "line_item", source_ids)
+            self._derive_contracts(conn, "line_item", records)
         elif table_name == "lead":
             self._link_activities_of_converted_leads(conn, source_ids)
         elif table_name == "contract":
@@ -716,14 +716,25 @@ class CacheWriter:
 
     # -- contracts from deals ------------------------------------------------------------------------------
 
-    def _derive_contracts(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> None:
+    def _derive_contracts(self, conn: Connection, table_name: str, records: Sequence[CrmRecord]) -> None:
         """A won deal with recurring line items starts a contract (the KPI catalog's definition): from its close
         date, for the longest recurring term, worth the recurring lines' monthly value.  A deal the CRM gives a
-        contract of its own keeps that one alone; a deal no longer won (or no longer recurring) loses it."""
-        deals = self._affected_deals(conn, table_name, source_ids)
+        contract of its own keeps that one alone; a deal no longer won (or no longer recurring) loses it.
+
+        ``records`` are the deals or the line items just written.  Of a page of deals only the won, live ones
+        with a close date are looked up with their lines (a third of a page in the benchmark's world: each lookup
+        reads the deal's lines); the others can only lose a contract."""
+        if table_name == "opportunity":
+            deals = [record.source_id for record in records]
+            candidates = [record.source_id for record in records if getattr(record, "is_won", False)
+                          and not getattr(record, "is_deleted", False) and getattr(record, "close_date", None)]
+        else:
+            deals = candidates = sorted({source_id for record in records
+                                         if (source_id := getattr(record, "opportunity_source_id", None))})
         if not deals:
             return
-        rows = [self._derived_contract(deal, lines) for deal, lines in self._recurring_deals(conn, deals)]
+        found = self._recurring_deals(conn, candidates) if candidates else []
+        rows = [self._derived_contract(deal, lines) for deal, lines in found]
         if rows:
             conn.execute(self._build_upsert(cache_table("contract"), tuple(rows[0]), ("connection", "source_id")),
                          rows)
@@ -785,18 +796,6 @@ class CacheWriter:
             conn.execute(contract.delete().where(contract.c.connection == self.settings.connection,
                                                  contract.c.derived_from == "deal",
                                                  _in(contract.c.opportunity_source_id, list(batch), self.dialect)))
-
-    def _affected_deals(self, conn: Connection, table_name: str, source_ids: Sequence[str]) -> list[str]:
-        if table_name == "opportunity":
-            return list(source_ids)
-        line_item = cache_table("line_item")
-        found: set[str] = set()
-        for batch in _batches(list(source_ids)):
-            found.update(value for (value,) in conn.execute(select(line_item.c.opportunity_source_id).where(
-                line_item.c.connection == self.settings.connection,
-                _in(line_item.c.source_id, list(batch), self.dialect),
-                line_item.c.opportunity_source_id.is_not(None))))
-        return sorted(found)
 
     # -- leads and their activities ----------------------------------------------------------------------
 
