@@ -435,7 +435,7 @@ class CacheWriter:
         if table_name == "crm_user":
             self._map_users_to_reps(conn, [r for r in records if isinstance(r, UserRecord)])
         elif table_name == "opportunity":
-            self._derive_opportunities(conn, records, source_ids, closed_at_known=closed_at_known)
+            self._derive_opportunities(conn, records, closed_at_known=closed_at_known)
             self._derive_contracts(conn, "opportunity", records)
         elif table_name == "stage_history":
             self._closed_at_from_history(conn, source_ids)
@@ -583,7 +583,7 @@ class CacheWriter:
 
     # -- deals ------------------------------------------------------------------------------------------
 
-    def _derive_opportunities(self, conn: Connection, records: Sequence[CrmRecord], source_ids: Sequence[str], *,
+    def _derive_opportunities(self, conn: Connection, records: Sequence[CrmRecord], *,
                               closed_at_known: bool = False) -> None:
         """A first load's closed deals: their entry into a closed stage, where the cache has their history
         (a resumed load's deals may).  Past the first load it was read before the upsert."""
