@@ -604,7 +604,7 @@ class CacheWriter:
             for row in rows:
                 if row["probability"] is None and row["stage_source_id"]:
                     row["probability"] = probability.get(row["stage_source_id"])
-        self._home_amounts_at_rates(conn, rows, (("amount", "amount_home"),), on="close_date")
+        self._home_amounts_at_rates(conn, rows, ((itemgetter("amount"), "amount_home"),), on="close_date")
         if with_history:
             entered = self._closed_at_in_history(conn, [
                 record.source_id for record in records
@@ -615,29 +615,28 @@ class CacheWriter:
     def _line_values_from_cache(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Set on the line items' rows their home amounts at the current rate, and a recurring line's monthly
         value (its net home total over its term)."""
+        self._home_amounts_at_rates(conn, rows, ((itemgetter("net_total"), "net_total_home"),
+                                                 (_list_total, "list_total_home")))
         for row in rows:
-            if row["list_price"] is not None and row["quantity"] is not None:
-                row["list_total"] = row["list_price"] * row["quantity"]
-        self._home_amounts_at_rates(conn, rows, (("net_total", "net_total_home"), ("list_total", "list_total_home")))
-        for row in rows:
-            row.pop("list_total", None)
             term = row["recurring_term_months"]
             if row["monthly_value_home"] is None and row["net_total_home"] is not None and term and term > 0:
                 row["monthly_value_home"] = row["net_total_home"] / term
 
     def _home_amounts_at_rates(self, conn: Connection, rows: list[dict[str, Any]],
-                               amounts: Sequence[tuple[str, str]], on: str | None = None) -> None:
-        """``row[home] = row[amount] / rate`` where the connector gave no home amount, at the rate of the
+                               amounts: Sequence[tuple[Callable[[dict[str, Any]], float | None], str]],
+                               on: str | None = None) -> None:
+        """``row[home] = amount(row) / rate`` where the connector gave no home amount, at the rate of the
         row's currency on ``row[on]`` (else the current one); left empty where the connection has no rate."""
         rates: dict[str, list[tuple[date | None, date | None, float]]] | None = None
         for row in rows:
             currency = row["currency"]
-            for amount, home in amounts:
-                if row[home] is None and row.get(amount) is not None and currency is not None:
+            for amount_of, home in amounts:
+                amount = amount_of(row)
+                if row[home] is None and amount is not None and currency is not None:
                     if rates is None:
                         rates = self._rates(conn)
                     rate = _rate_on(rates, currency, row[on] if on else None)
-                    row[home] = None if rate is None else row[amount] / rate
+                    row[home] = None if rate is None else amount / rate
 
     def _stage_probabilities(self, conn: Connection) -> dict[str, float | None]:
         stage = cache_table("stage")
@@ -1165,6 +1164,13 @@ def _statistics_current(conn: Connection, table_name: str, changed_share: float 
 
 def _order_of_magnitude(count: int) -> int:
     return len(str(count)) if count >= 1000 else 0
+
+
+def _list_total(row: Mapping[str, Any]) -> float | None:
+    """A line's total at list price (list price × quantity), where both are known."""
+    if row["list_price"] is None or row["quantity"] is None:
+        return None
+    return float(row["list_price"] * row["quantity"])
 
 
 def _rate_on(rates: Mapping[str, list[tuple[date | None, date | None, float]]], currency: str,
