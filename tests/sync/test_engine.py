@@ -169,7 +169,8 @@ def test_past_the_first_load_a_closed_deal_is_written_once_with_the_instant_it_e
     """A closed deal without a close instant from the CRM closes when its stage history entered a closed stage
     (D3: at 30 minutes), else at the end of its close date (D2).  Past the first load that instant is read
     before the deal is written, so a changed closed deal is written once and one read again unchanged (D3, in
-    the overlap) not at all; both used to be written twice (the end-of-day fallback, then the history's)."""
+    the overlap) not at all.  The writer derived the probability and the close instant by UPDATEs after the
+    upsert (which had written them empty or as the end-of-day fallback): D2 was written twice, D3 three times."""
     data = world()
     deals = data["deals"]
     # D3 stamped at the first load's watermark (its start, no overlap here): the next run reads it again
